@@ -1,0 +1,181 @@
+"""The `speechcmd` command: classify, train, evaluate, gui.
+
+Heavy modules (torch, Qt) are imported inside each command, so `speechcmd --help` is instant.
+Errors a user can cause print one sentence to stderr and exit non-zero; tracebacks mean bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one sentence, exit code 2."""
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is available here; use --device cpu.")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise UserError(f"--device {name}: use auto, cpu or cuda.")
+    return name
+
+
+def load_model_or_fail(path: str | None, device: str = "cpu"):
+    from model.checkpoint import CheckpointError, load_model
+
+    try:
+        return load_model(path, device)
+    except CheckpointError as error:
+        raise UserError(str(error)) from None
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", metavar="PATH", help="checkpoint to use (default: the bundled model in resources/models)"
+    )
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: %(default)s)"
+    )
+
+
+# ---- classify ---------------------------------------------------------------------------------
+
+
+def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
+    add_model_argument(parser)
+    parser.add_argument("--top-k", type=int, default=3, metavar="K", help="how many labels to list per clip (default: 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per line per input")
+    parser.add_argument("--threshold", type=float, default=None, help="detection threshold for long recordings (0..1)")
+    add_device_argument(parser)
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    from model.audio import find_audio_files
+    from model.detection import DetectionPolicy
+    from model.inference import Classifier
+
+    if args.top_k < 1:
+        raise UserError("--top-k must be at least 1.")
+    policy = DetectionPolicy()
+    if args.threshold is not None:
+        try:
+            policy = DetectionPolicy(threshold=args.threshold)
+        except ValueError as error:
+            raise UserError(f"--threshold: {error}") from None
+    files = find_audio_files(args.paths)
+    if not files:
+        raise UserError(f"no audio files found in {', '.join(args.paths)}.")
+    model = load_model_or_fail(args.model, resolve_device(args.device))
+    classifier = Classifier(model, device=next(model.parameters()).device, policy=policy)
+    failed = 0
+    for result in classifier.classify_files(files, top_k=args.top_k):
+        failed += "error" in result
+        print(json.dumps(result) if args.json else format_result(result), flush=True)
+    if failed and not args.json:
+        print(f"{failed} of {len(files)} inputs failed.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def format_result(result: dict) -> str:
+    path = result["path"]
+    if "error" in result:
+        return f"{path}\n    error: {result['error']}"
+    if "detections" in result:
+        if not result["detections"]:
+            return f"{path}\n    no command detected"
+        lines = [f"{path}"]
+        for d in result["detections"]:
+            lines.append(f"    {d['start']:8.2f}-{d['end']:.2f} s  {d['label']:<10} {d['score']:.2f}")
+        return "\n".join(lines)
+    others = "  ".join(f"{label} {score:.2f}" for label, score in result["top"][1:])
+    return f"{path}\n    {result['label']:<10} {result['score']:.2f}    {others}".rstrip()
+
+
+# ---- the other commands live with their code ----------------------------------------------------
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from train.cli import add_train_arguments as add
+
+    add(parser)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from train.cli import run_train as run
+
+    return run(args)
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    from train.cli import add_evaluate_arguments as add
+
+    add(parser)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from train.cli import run_evaluate as run
+
+    return run(args)
+
+
+def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_argument(parser)
+    parser.add_argument("files", nargs="*", metavar="FILE", help="audio file to open at start (optional)")
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    from app.main_window import run_app
+
+    return run_app(model_path=args.model, files=args.files)
+
+
+COMMANDS = {
+    "classify": ("classify audio files or folders with a trained model", add_classify_arguments, run_classify),
+    "train": ("train a model on Speech Commands or a folder-per-label dataset", add_train_arguments, run_train),
+    "evaluate": ("measure a model's accuracy on a folder-per-label dataset", add_evaluate_arguments, run_evaluate),
+    "gui": ("open the desktop app: live microphone recognition with the LSTM's gates", add_gui_arguments, run_gui),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="speechcmd",
+        description="Recognize spoken commands (yes, no, up, down, ...) with an LSTM and watch its gates.",
+    )
+    from model import __version__
+
+    parser.add_argument("--version", action="version", version=f"speechcmd {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (summary, add_arguments, run) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+        add_arguments(sub)
+        sub.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as error:
+        print(f"speechcmd {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"speechcmd {args.command}: interrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,4 @@
+"""speechcmd's model: audio loading, MFCC front-end, recurrent network, checkpoints, detection."""
+
+__version__ = "0.1.0"
+SAMPLE_RATE = 16_000

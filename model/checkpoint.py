@@ -1,0 +1,122 @@
+"""Checkpoints: one file with weights, config, labels, normalization statistics and metadata.
+
+The file is a plain dict of tensors, strings and numbers, loaded with `weights_only=True`, so a
+model file from elsewhere cannot run code. Saving writes a temporary file beside the target and
+renames it over the target, so an interrupted save (or a full disk) leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model import __version__
+from model.network import ModelConfig, SpeechCommandsModel
+
+FORMAT = "speechcmd-checkpoint"
+FORMAT_VERSION = 1
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+BUNDLED_MODEL = RESOURCES / "models" / "speechcmd-lstm.pt"
+
+
+class CheckpointError(ValueError):
+    """A model file cannot be used; the message is one sentence naming the file."""
+
+
+def checkpoint_dict(model: SpeechCommandsModel, metadata: dict[str, Any] | None = None, **extra) -> dict:
+    """The saved form of `model`. `extra` holds training state (optimizer, epoch...) for resuming."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "labels": list(model.labels),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": {
+            "speechcmd_version": __version__,
+            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **(metadata or {}),
+        },
+        **extra,
+    }
+
+
+def save_checkpoint(path: str | Path, model: SpeechCommandsModel, metadata: dict | None = None, **extra) -> Path:
+    """Write atomically: the old file at `path` survives any failure while writing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(checkpoint_dict(model, metadata, **extra), file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load and validate the raw dict; raises `CheckpointError` with one clear sentence."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such model file; check the path or train one with `speechcmd train`.")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path}: refused to load: the file holds objects other than weights and settings "
+            f"({str(error).splitlines()[0][:120]}); only use model files saved by speechcmd."
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{path}: not a readable model file (truncated or not a PyTorch checkpoint: "
+            f"{str(error).splitlines()[0][:120]})."
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: this is a PyTorch file but not a speechcmd model; use a file saved by `speechcmd train`.")
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: saved by a newer speechcmd (format {data.get('format_version')}); upgrade speechcmd to load it."
+        )
+    for key in ("config", "labels", "state_dict"):
+        if key not in data:
+            raise CheckpointError(f"{path}: the model file has no {key!r}; it is incomplete or damaged.")
+    return data
+
+
+def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> SpeechCommandsModel:
+    """Build the model a validated checkpoint dict describes."""
+    try:
+        config = ModelConfig.from_dict(data["config"])
+        labels = data["labels"]
+        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+            raise ValueError("its labels are not a list of words")
+        model = SpeechCommandsModel(config, labels)
+        model.load_state_dict(data["state_dict"], strict=True)
+    except (TypeError, ValueError, RuntimeError, KeyError) as error:
+        detail = str(error).splitlines()[0][:200]
+        raise CheckpointError(f"{path}: the model file does not match this version of speechcmd ({detail}).") from None
+    return model.eval()
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> SpeechCommandsModel:
+    """Load a checkpoint (the bundled model when `path` is None) ready for inference."""
+    if path is None:
+        path = BUNDLED_MODEL
+        if not path.is_file():
+            raise CheckpointError(
+                f"{path}: the bundled model is missing; train one with `speechcmd train` and pass it with --model."
+            )
+    data = read_checkpoint(path)
+    model = model_from_checkpoint(data, path)
+    model.metadata = {**data.get("metadata", {}), "path": str(path)}
+    return model.to(device)

@@ -1,0 +1,90 @@
+"""MFCC front-end: 16 kHz samples -> normalized frames of cepstral coefficients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchaudio
+from torch import nn
+
+from model import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Front-end settings in the Speech Commands tradition (Warden 2018; Sainath & Parada 2015)."""
+
+    sample_rate: int = SAMPLE_RATE
+    window_seconds: float = 1.0  # one classification window
+    frame_ms: float = 30.0  # analysis frame length
+    hop_ms: float = 10.0  # frame step
+    n_mels: int = 40
+    n_mfcc: int = 40
+    f_min: float = 20.0
+    f_max: float = 7600.0
+
+    @property
+    def window_samples(self) -> int:
+        return round(self.window_seconds * self.sample_rate)
+
+    @property
+    def frame_samples(self) -> int:
+        return round(self.frame_ms * self.sample_rate / 1000)
+
+    @property
+    def hop_samples(self) -> int:
+        return round(self.hop_ms * self.sample_rate / 1000)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames produced for `num_samples` samples (no centre padding)."""
+        return max(0, 1 + (num_samples - self.frame_samples) // self.hop_samples)
+
+
+class MFCC(nn.Module):
+    """Log-mel cepstral coefficients, normalized per coefficient.
+
+    Input: waveform (batch, samples) float32 at `config.sample_rate`, values in [-1, 1].
+    Output: (batch, frames, n_mfcc); frames = 1 + (samples - frame) // hop, 98 for 1 s.
+
+    The normalization statistics are buffers, so they are saved in the checkpoint with the
+    weights and move to the model's device with it. `mean`=0 and `std`=1 until `set_statistics`.
+    """
+
+    def __init__(self, config: FeatureConfig = FeatureConfig()):
+        super().__init__()
+        self.config = config
+        n_fft = 1 << (config.frame_samples - 1).bit_length()  # next power of two: 512 for 480
+        self.mfcc = torchaudio.transforms.MFCC(
+            sample_rate=config.sample_rate,
+            n_mfcc=config.n_mfcc,
+            # log_mels: natural log instead of dB with top_db clipping, whose reference level
+            # torchaudio takes over the whole batch and would make a clip's features batch-dependent.
+            log_mels=True,
+            melkwargs=dict(
+                n_fft=n_fft,
+                win_length=config.frame_samples,
+                hop_length=config.hop_samples,
+                n_mels=config.n_mels,
+                f_min=config.f_min,
+                f_max=config.f_max,
+                center=False,
+                window_fn=torch.hann_window,
+            ),
+        )
+        self.register_buffer("mean", torch.zeros(config.n_mfcc))
+        self.register_buffer("std", torch.ones(config.n_mfcc))
+
+    @torch.no_grad()
+    def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp_min(1e-5))
+
+    def raw(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Unnormalized coefficients (batch, frames, n_mfcc), for computing statistics."""
+        if waveform.shape[-1] < self.config.frame_samples:
+            waveform = nn.functional.pad(waveform, (0, self.config.frame_samples - waveform.shape[-1]))
+        return self.mfcc(waveform).transpose(-1, -2)  # (batch, n_mfcc, frames) -> (batch, frames, n_mfcc)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return (self.raw(waveform) - self.mean) / self.std

@@ -1,0 +1,162 @@
+"""Offline recognition: clips and recordings -> labels and detections, batched through the model.
+
+A clip about one window long (up to `LONG_RECORDING_SECONDS`) is classified as one window;
+anything longer is scanned with a sliding window every `hop_seconds` and the window scores are
+turned into detections by the same `CommandRecognizer` the GUI uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.audio import AudioError, audio_duration, load_audio, stream_audio
+from model.detection import CommandRecognizer, Detection, DetectionPolicy
+from model.network import SpeechCommandsModel
+
+LONG_RECORDING_SECONDS = 1.5
+
+
+def fit_to_window(samples: np.ndarray, window_samples: int, hop_samples: int = 160) -> np.ndarray:
+    """Pad a short clip with silence at the end, or cut a long one to its loudest window."""
+    if len(samples) < window_samples:
+        return np.pad(samples, (0, window_samples - len(samples)))
+    if len(samples) == window_samples:
+        return samples
+    energy = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
+    starts = np.arange(0, len(samples) - window_samples + 1, hop_samples)
+    best = starts[np.argmax(energy[starts + window_samples] - energy[starts])]
+    return samples[best : best + window_samples]
+
+
+def sliding_windows(
+    blocks: Iterable[np.ndarray], window_samples: int, hop_samples: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (end sample, window) every `hop_samples` over a stream of blocks, in bounded memory."""
+    buffer = np.zeros(0, dtype=np.float32)
+    consumed = 0  # samples dropped from the front of `buffer` so far
+    next_start = 0
+    for block in blocks:
+        buffer = np.concatenate([buffer, block])
+        while next_start + window_samples <= consumed + len(buffer):
+            offset = next_start - consumed
+            yield next_start + window_samples, buffer[offset : offset + window_samples]
+            next_start += hop_samples
+        drop = next_start - consumed
+        if drop > 0:
+            buffer = buffer[drop:]
+            consumed += drop
+
+
+@dataclass
+class ClipResult:
+    label: str
+    score: float
+    top: list[tuple[str, float]]
+
+
+class Classifier:
+    """A model on a device plus everything needed to run it on whole files."""
+
+    def __init__(
+        self,
+        model: SpeechCommandsModel,
+        device: str | torch.device = "cpu",
+        batch_size: int = 128,
+        policy: DetectionPolicy = DetectionPolicy(),
+        hop_seconds: float = 0.1,
+    ):
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.policy = policy
+        features = model.config.features
+        self.sample_rate = features.sample_rate
+        self.window_samples = features.window_samples
+        self.hop_samples = round(hop_seconds * self.sample_rate)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.model.labels
+
+    @torch.inference_mode()
+    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+        """(n, window samples) -> (n, labels) probabilities."""
+        out = []
+        for start in range(0, len(windows), self.batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(windows[start : start + self.batch_size]))
+            out.append(self.model(batch.to(self.device)).softmax(dim=-1).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+    def clip_result(self, probabilities: np.ndarray, top_k: int = 3) -> ClipResult:
+        order = np.argsort(probabilities)[::-1][:top_k]
+        top = [(self.labels[i], float(probabilities[i])) for i in order]
+        return ClipResult(label=top[0][0], score=top[0][1], top=top)
+
+    def classify_clip(self, samples: np.ndarray, top_k: int = 3) -> ClipResult:
+        window = fit_to_window(samples, self.window_samples)
+        return self.clip_result(self.probabilities(window[None])[0], top_k)
+
+    def scan(self, blocks: Iterable[np.ndarray]) -> list[Detection]:
+        """Detections in a recording given as a stream of sample blocks."""
+        recognizer = CommandRecognizer(self.labels, self.policy, self.window_samples / self.sample_rate)
+        detections: list[Detection] = []
+        ends: list[int] = []
+        windows: list[np.ndarray] = []
+
+        def flush():
+            for end, probs in zip(ends, self.probabilities(np.stack(windows))):
+                detection = recognizer.process(end / self.sample_rate, probs)
+                if detection is not None:
+                    detections.append(detection)
+            ends.clear()
+            windows.clear()
+
+        for end, window in sliding_windows(blocks, self.window_samples, self.hop_samples):
+            ends.append(end)
+            windows.append(window)
+            if len(windows) == self.batch_size:
+                flush()
+        if windows:
+            flush()
+        return detections
+
+    def classify_files(self, paths: Iterable[Path], top_k: int = 3) -> Iterator[dict]:
+        """One JSON-ready result per file, in order; short clips are batched across files."""
+        pending: list[tuple[Path, np.ndarray]] = []
+
+        def flush_clips():
+            probabilities = self.probabilities(np.stack([window for _, window in pending]))
+            for (path, _), probs in zip(pending, probabilities):
+                result = self.clip_result(probs, top_k)
+                yield {
+                    "path": str(path),
+                    "label": result.label,
+                    "score": round(result.score, 4),
+                    "top": [[label, round(score, 4)] for label, score in result.top],
+                }
+            pending.clear()
+
+        for path in paths:
+            try:
+                if audio_duration(path) > LONG_RECORDING_SECONDS:
+                    if pending:
+                        yield from flush_clips()
+                    detections = self.scan(stream_audio(path, self.sample_rate))
+                    yield {"path": str(path), "detections": [d.to_dict() for d in detections]}
+                    continue
+                samples = load_audio(path, self.sample_rate)
+            except AudioError as error:
+                if pending:
+                    yield from flush_clips()
+                yield {"path": str(path), "error": str(error)}
+                continue
+            pending.append((path, fit_to_window(samples, self.window_samples)))
+            if len(pending) == self.batch_size:
+                yield from flush_clips()
+        if pending:
+            yield from flush_clips()
