@@ -1,0 +1,53 @@
+"""Shared fixtures: generated audio, small models, and the real clips where they exist."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA = Path(os.environ.get("SPEECHCMD_DATA", ROOT.parent / "shared" / "data" / "speech_commands_12"))
+LABELS_12 = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+
+
+@pytest.fixture(scope="session")
+def speech_commands_dir() -> Path:
+    """The real Speech Commands subset (set SPEECHCMD_DATA to move it); skipped where absent."""
+    if not (REAL_DATA / "yes").is_dir():
+        pytest.skip(f"real Speech Commands clips not found at {REAL_DATA} (set SPEECHCMD_DATA)")
+    return REAL_DATA
+
+
+def tone(frequency: float = 440.0, seconds: float = 1.0, sample_rate: int = 16_000, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16_000, subtype: str = "PCM_16") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), samples, sample_rate, subtype=subtype)
+    return path
+
+
+@pytest.fixture()
+def tiny_model():
+    """An untrained, small 12-label LSTM: for shape, equivalence and plumbing tests, never accuracy."""
+    import torch
+
+    from model.network import ModelConfig, SpeechCommandsModel
+
+    torch.manual_seed(0)
+    return SpeechCommandsModel(ModelConfig(hidden_size=16, num_layers=2), LABELS_12).eval()
+
+
+@pytest.fixture()
+def tiny_checkpoint(tmp_path, tiny_model) -> Path:
+    from model.checkpoint import save_checkpoint
+
+    return save_checkpoint(tmp_path / "tiny.pt", tiny_model, {"trained_on": "nothing (test fixture)"})
