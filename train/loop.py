@@ -1,0 +1,374 @@
+"""The training loop: batches from the clip cache, augmentation and MFCCs on the training device.
+
+`Trainer.fit` runs epochs with a warm-up + cosine (or step) learning-rate schedule, gradient
+clipping, label smoothing and early stopping on validation accuracy. After every epoch it writes
+`last.pt` (everything needed to resume exactly) and, on a new best validation accuracy, `best.pt`.
+Each epoch's shuffling, augmentation and dropout draw from generators seeded by (seed, epoch), so
+a run resumed from `last.pt` repeats the epochs an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from model.checkpoint import read_checkpoint, save_checkpoint
+from model.network import SpeechCommandsModel
+from train.augment import AugmentConfig, augment_waveform, spec_augment
+from train.data import SILENCE, ClipCache, Dataset, load_noise
+from train.metrics import plot_confusion, report
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop")
+SCHEDULES = ("cosine", "step", "constant")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; one sentence saying why and what to change."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-2
+    schedule: str = "cosine"
+    warmup_epochs: float = 2.0
+    step_epochs: int = 20  # "step" schedule: multiply by step_gamma every step_epochs
+    step_gamma: float = 0.3
+    clip_grad_norm: float = 5.0
+    label_smoothing: float = 0.1
+    patience: int = 0  # stop after this many epochs without a better validation accuracy (0 = never)
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True  # mixed precision, on CUDA only
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}.")
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs, batch size and learning rate must be positive.")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        return cls(**{**data, "augment": AugmentConfig(**data.get("augment", {}))})
+
+
+def _generator(device: torch.device, seed: int, epoch: int, stream: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch * 101 + stream)
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: SpeechCommandsModel,
+        dataset: Dataset,
+        config: TrainConfig,
+        run_dir: str | Path,
+        cache_dir: str | Path,
+        progress: bool = True,
+        metadata: dict | None = None,
+    ):
+        if list(model.labels) != list(dataset.labels):
+            raise TrainingError("the model's labels differ from the dataset's; build the model from dataset.labels.")
+        self.config = config
+        self.device = torch.device(config.device)
+        self.model = model.to(self.device)
+        self.dataset = dataset
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.progress = progress
+        self.metadata = metadata or {}
+        self.sample_rate = model.config.features.sample_rate
+
+        clips = [clip for name in ("train", "validation", "test") for clip, _ in dataset.splits[name]]
+        self.cache = ClipCache(clips, Path(cache_dir), model.config.features.window_samples, self.sample_rate)
+        offset = 0
+        self.rows, self.targets = {}, {}
+        for name in ("train", "validation", "test"):
+            items = dataset.splits[name]
+            self.rows[name] = np.arange(offset, offset + len(items))
+            self.targets[name] = torch.tensor([y for _, y in items], dtype=torch.long)
+            offset += len(items)
+        self.noise = torch.from_numpy(load_noise(dataset.noise_files, self.sample_rate)).to(self.device)
+        self.silence = dataset.labels.index(SILENCE) if SILENCE in dataset.labels else -1
+
+        self.optimizer = self._make_optimizer()
+        self.steps_per_epoch = math.ceil(len(self.rows["train"]) / config.batch_size)
+        self.epoch = 0  # completed epochs
+        self.history: list[dict] = []
+        self.best_accuracy = -1.0
+        self.best_epoch = 0
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+
+    # ---- set-up -------------------------------------------------------------------------------
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        # No weight decay on biases and the normalization buffers' neighbours (1-d parameters).
+        decay = [p for p in self.model.parameters() if p.ndim > 1]
+        rest = [p for p in self.model.parameters() if p.ndim <= 1]
+        groups = [{"params": decay, "weight_decay": c.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        if c.optimizer == "adam":
+            return torch.optim.Adam(groups, lr=c.learning_rate)
+        if c.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=c.learning_rate)
+        return torch.optim.RMSprop(groups, lr=c.learning_rate, alpha=0.9, eps=1e-6)
+
+    def learning_rate(self, step: int) -> float:
+        """Learning rate at a global step (fractional epochs: step / steps_per_epoch)."""
+        c = self.config
+        epoch = step / self.steps_per_epoch
+        if c.warmup_epochs > 0 and epoch < c.warmup_epochs:
+            return c.learning_rate * (epoch + 1 / self.steps_per_epoch) / c.warmup_epochs
+        if c.schedule == "cosine":
+            span = max(c.epochs - c.warmup_epochs, 1e-9)
+            progress = min(1.0, (epoch - c.warmup_epochs) / span)
+            return c.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+        if c.schedule == "step":
+            return c.learning_rate * c.step_gamma ** int(epoch // c.step_epochs)
+        return c.learning_rate
+
+    def waveforms(self, rows: np.ndarray) -> torch.Tensor:
+        """(batch, samples) float32 on the device, from the int16 cache (rows read in order)."""
+        order = np.argsort(rows)
+        batch = np.empty((len(rows), self.cache.samples.shape[1]), dtype=np.int16)
+        batch[order] = self.cache.samples[rows[order]]
+        return torch.from_numpy(batch).to(self.device, non_blocking=True).float().div_(32768.0)
+
+    @torch.no_grad()
+    def compute_normalization(self, max_clips: int = 4000) -> None:
+        """Per-coefficient mean and std of the training MFCCs, stored in the model's front-end."""
+        rows = self.rows["train"][:max_clips]
+        frontend = self.model.frontend
+        total, total_sq, count = 0.0, 0.0, 0
+        for start in range(0, len(rows), 256):
+            raw = frontend.raw(self.waveforms(rows[start : start + 256])).double()  # (B, T, C)
+            total = total + raw.sum(dim=(0, 1))
+            total_sq = total_sq + (raw**2).sum(dim=(0, 1))
+            count += raw.shape[0] * raw.shape[1]
+        mean = total / count
+        std = (total_sq / count - mean**2).clamp_min(0).sqrt()
+        frontend.set_statistics(mean.float(), std.float())
+
+    # ---- epochs -------------------------------------------------------------------------------
+
+    def train_epoch(self, epoch: int) -> dict:
+        c = self.config
+        self.model.train()
+        torch.manual_seed(c.seed * 1_000_003 + epoch)  # dropout
+        order = torch.randperm(len(self.rows["train"]), generator=_generator(torch.device("cpu"), c.seed, epoch, 0))
+        augment = _generator(self.device, c.seed, epoch, 1)
+        rows_all, targets_all = self.rows["train"], self.targets["train"]
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = self._bar(range(self.steps_per_epoch), f"epoch {epoch + 1}/{c.epochs}")
+        for step in bar:
+            index = order[step * c.batch_size : (step + 1) * c.batch_size].numpy()
+            targets = targets_all[index].to(self.device)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.learning_rate(epoch * self.steps_per_epoch + step)
+            waveform = augment_waveform(
+                self.waveforms(rows_all[index]), targets == self.silence, self.noise, c.augment, self.sample_rate, augment
+            )
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                with torch.autocast(self.device.type, enabled=False):
+                    features = spec_augment(self.model.frontend(waveform), c.augment, augment)
+                logits = self.model.logits_from_features(features)
+                loss = F.cross_entropy(logits.float(), targets, label_smoothing=c.label_smoothing)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; nothing was saved "
+                    f"from this epoch; lower --lr (now {c.learning_rate}) or --clip-grad."
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            if c.clip_grad_norm > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_grad_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            loss_sum += loss.item() * len(index)
+            correct += (logits.argmax(-1) == targets).sum().item()
+            seen += len(index)
+            if self.progress:
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        return {"train_loss": loss_sum / seen, "train_accuracy": correct / seen}
+
+    @torch.no_grad()
+    def predict(self, split: str, batch_size: int = 256) -> tuple[np.ndarray, float]:
+        """Predicted label indices for a split, without augmentation, and the mean loss."""
+        self.model.eval()
+        rows, targets = self.rows[split], self.targets[split]
+        predictions, loss_sum = [], 0.0
+        for start in range(0, len(rows), batch_size):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                logits = self.model(self.waveforms(rows[start : start + batch_size])).float()
+            target = targets[start : start + batch_size].to(self.device)
+            loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+            predictions.append(logits.argmax(-1).cpu().numpy())
+        predictions = np.concatenate(predictions) if predictions else np.zeros(0, np.int64)
+        return predictions, loss_sum / max(len(rows), 1)
+
+    def _bar(self, iterable, description: str):
+        if not self.progress:
+            return iterable
+        from tqdm import tqdm
+
+        return tqdm(iterable, desc=description, unit="batch", leave=False, dynamic_ncols=True, file=sys.stderr)
+
+    # ---- checkpoints --------------------------------------------------------------------------
+
+    def _metadata(self, **more) -> dict:
+        return {
+            **self.metadata,
+            "labels": list(self.dataset.labels),
+            "trained_on": str(self.dataset.root),
+            "split": self.dataset.split_rule,
+            "split_counts": self.dataset.counts(),
+            "train_config": asdict(self.config),
+            "epochs_trained": self.epoch,
+            "best_epoch": self.best_epoch,
+            "validation_accuracy": round(self.best_accuracy, 4),
+            **more,
+        }
+
+    def save_last(self) -> None:
+        save_checkpoint(
+            self.run_dir / "last.pt",
+            self.model,
+            self._metadata(),
+            training={
+                "epoch": self.epoch,
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "history": self.history,
+                "best_accuracy": self.best_accuracy,
+                "best_epoch": self.best_epoch,
+                "train_config": asdict(self.config),
+            },
+        )
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from a `last.pt`: weights, optimizer, epoch counter, history and best score."""
+        data = read_checkpoint(path)
+        state = data.get("training")
+        if state is None:
+            raise TrainingError(f"{path}: this model file has no training state; resume from a run's last.pt.")
+        if data["labels"] != self.dataset.labels:
+            raise TrainingError(f"{path}: was trained on other labels ({', '.join(data['labels'])}); use the same --labels.")
+        self.model.load_state_dict(data["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch = state["epoch"]
+        self.history = list(state["history"])
+        self.best_accuracy = state["best_accuracy"]
+        self.best_epoch = state["best_epoch"]
+
+    # ---- the run ------------------------------------------------------------------------------
+
+    def fit(self) -> dict:
+        """Train until the last epoch or early stop. Ctrl-C keeps `last.pt` (the last whole epoch)
+        and writes the weights of the unfinished epoch to `interrupted.pt`."""
+        c = self.config
+        log = (self.run_dir / "metrics.jsonl").open("a")
+        if self.epoch == 0:
+            self.compute_normalization()
+        try:
+            while self.epoch < c.epochs:
+                started = time.perf_counter()
+                metrics = self.train_epoch(self.epoch)
+                predictions, validation_loss = self.predict("validation")
+                accuracy = float((predictions == self.targets["validation"].numpy()).mean())
+                self.epoch += 1
+                metrics.update(
+                    epoch=self.epoch,
+                    validation_loss=validation_loss,
+                    validation_accuracy=accuracy,
+                    learning_rate=self.optimizer.param_groups[0]["lr"],
+                    seconds=round(time.perf_counter() - started, 2),
+                )
+                self.history.append(metrics)
+                log.write(json.dumps(metrics) + "\n")
+                log.flush()
+                improved = accuracy > self.best_accuracy
+                if improved:
+                    self.best_accuracy, self.best_epoch = accuracy, self.epoch
+                    save_checkpoint(self.run_dir / "best.pt", self.model, self._metadata())
+                self.save_last()
+                if self.progress:
+                    print(
+                        f"epoch {self.epoch:3d}/{c.epochs}  loss {metrics['train_loss']:.3f}  "
+                        f"train {metrics['train_accuracy']:.1%}  validation {accuracy:.1%}"
+                        f"{'  *best' if improved else ''}  ({metrics['seconds']:.1f} s)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                if c.patience and self.epoch - self.best_epoch >= c.patience:
+                    print(f"early stop: no better validation accuracy for {c.patience} epochs.", file=sys.stderr)
+                    break
+        except KeyboardInterrupt:
+            save_checkpoint(self.run_dir / "interrupted.pt", self.model, self._metadata(interrupted=True))
+            print(
+                f"\ninterrupted during epoch {self.epoch + 1}: last.pt holds epoch {self.epoch}; continue with "
+                f"`speechcmd train --resume {self.run_dir / 'last.pt'}` and the same options.",
+                file=sys.stderr,
+            )
+            raise
+        finally:
+            log.close()
+        return self.finish()
+
+    def finish(self) -> dict:
+        """Test the best model, write its report into best.pt, and plot the run."""
+        best = read_checkpoint(self.run_dir / "best.pt")
+        self.model.load_state_dict(best["state_dict"])
+        split = "test" if len(self.rows["test"]) else "validation"
+        predictions, _ = self.predict(split)
+        result = report(self.targets[split].numpy(), predictions, self.dataset.labels)
+        result["split"] = split
+        (self.run_dir / f"{split}_report.json").write_text(json.dumps(result, indent=1))
+        save_checkpoint(
+            self.run_dir / "best.pt",
+            self.model,
+            {**best["metadata"], f"{split}_accuracy": result["accuracy"], f"{split}_per_class": result["per_class"]},
+        )
+        plot_confusion(result, self.run_dir / "confusion.png", f"{split} split")
+        plot_curves(self.history, self.run_dir / "learning_curves.png")
+        return result
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    left.plot(epochs, [h["train_loss"] for h in history], label="train (augmented, smoothed)")
+    left.plot(epochs, [h["validation_loss"] for h in history], label="validation")
+    left.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    right.plot(epochs, [h["train_accuracy"] for h in history], label="train (augmented)")
+    right.plot(epochs, [h["validation_accuracy"] for h in history], label="validation")
+    right.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1))
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
