@@ -36,16 +36,21 @@ class FeatureConfig:
     def hop_samples(self) -> int:
         return round(self.hop_ms * self.sample_rate / 1000)
 
+    @property
+    def fft_size(self) -> int:
+        """Next power of two above the frame: 512 for 480 samples (the frame is zero-padded)."""
+        return 1 << (self.frame_samples - 1).bit_length()
+
     def num_frames(self, num_samples: int) -> int:
-        """Frames produced for `num_samples` samples (no centre padding)."""
-        return max(0, 1 + (num_samples - self.frame_samples) // self.hop_samples)
+        """Frames produced for `num_samples` samples (no centre padding; at least one)."""
+        return 1 + max(0, num_samples - self.fft_size) // self.hop_samples
 
 
 class MFCC(nn.Module):
     """Log-mel cepstral coefficients, normalized per coefficient.
 
     Input: waveform (batch, samples) float32 at `config.sample_rate`, values in [-1, 1].
-    Output: (batch, frames, n_mfcc); frames = 1 + (samples - frame) // hop, 98 for 1 s.
+    Output: (batch, frames, n_mfcc); frames = 1 + (samples - fft_size) // hop: 97 for 1 s.
 
     The normalization statistics are buffers, so they are saved in the checkpoint with the
     weights and move to the model's device with it. `mean`=0 and `std`=1 until `set_statistics`.
@@ -54,7 +59,6 @@ class MFCC(nn.Module):
     def __init__(self, config: FeatureConfig = FeatureConfig()):
         super().__init__()
         self.config = config
-        n_fft = 1 << (config.frame_samples - 1).bit_length()  # next power of two: 512 for 480
         self.mfcc = torchaudio.transforms.MFCC(
             sample_rate=config.sample_rate,
             n_mfcc=config.n_mfcc,
@@ -62,7 +66,7 @@ class MFCC(nn.Module):
             # torchaudio takes over the whole batch and would make a clip's features batch-dependent.
             log_mels=True,
             melkwargs=dict(
-                n_fft=n_fft,
+                n_fft=config.fft_size,
                 win_length=config.frame_samples,
                 hop_length=config.hop_samples,
                 n_mels=config.n_mels,
@@ -82,8 +86,8 @@ class MFCC(nn.Module):
 
     def raw(self, waveform: torch.Tensor) -> torch.Tensor:
         """Unnormalized coefficients (batch, frames, n_mfcc), for computing statistics."""
-        if waveform.shape[-1] < self.config.frame_samples:
-            waveform = nn.functional.pad(waveform, (0, self.config.frame_samples - waveform.shape[-1]))
+        if waveform.shape[-1] < self.config.fft_size:
+            waveform = nn.functional.pad(waveform, (0, self.config.fft_size - waveform.shape[-1]))
         return self.mfcc(waveform).transpose(-1, -2)  # (batch, n_mfcc, frames) -> (batch, frames, n_mfcc)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
