@@ -232,6 +232,15 @@ def test_a_checksum_that_never_matches_is_one_clear_error_and_leaves_nothing_beh
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_malformed_checksum_is_refused_before_anything_is_downloaded(tmp_path, serve):
+    server = serve()
+
+    with pytest.raises(DownloadError, match="'abc' is not a sha256 checksum"):
+        fetch(server, tmp_path, sha256="abc")
+
+    assert server.requests == []
+
+
 def test_an_http_error_names_the_url_and_the_status(tmp_path, serve):
     server = serve(script=["missing"])
 
@@ -249,7 +258,8 @@ def test_an_unreachable_host_is_one_sentence_and_fails_fast(tmp_path):
     started = time.monotonic()
 
     with pytest.raises(DownloadError, match="could not reach 127.0.0.1 .*check the internet connection") as error:
-        download_speech_commands(cache_dir=tmp_path, url=f"http://127.0.0.1:{port}/x.tar.gz", progress=False, timeout=2.0)
+        url = f"http://127.0.0.1:{port}/x.tar.gz"
+        download_speech_commands(cache_dir=tmp_path, url=url, progress=False, timeout=2.0)
 
     assert time.monotonic() - started < 1.0
     assert "\n" not in str(error.value) and error.value.__cause__ is None and error.value.__suppress_context__
@@ -293,14 +303,17 @@ def test_an_archive_member_that_reaches_outside_is_refused_and_nothing_is_writte
     body = tar_gz(OFFICIAL_LAYOUT, extra=members)
     server = serve(body)
 
-    with pytest.raises(DownloadError, match=re.escape(f"refusing to unpack, member {offender.format(outside=outside)!r}")):
+    offender = offender.format(outside=outside)
+    with pytest.raises(DownloadError, match=re.escape(f"refusing to unpack, member {offender!r}")):
         fetch(server, cache, body)
 
     assert list(tmp_path.iterdir()) == [cache], "nothing written beside the cache"
     assert list(cache.iterdir()) == [], "no dataset, no staging folder, and the unsafe archive deleted"
 
 
-def test_an_interrupted_unpack_leaves_no_dataset_and_the_next_run_unpacks_the_kept_archive(tmp_path, serve, monkeypatch):
+def test_an_interrupted_unpack_leaves_no_dataset_and_the_next_run_unpacks_the_kept_archive(
+    tmp_path, serve, monkeypatch
+):
     server = serve()
     real_extract, calls = tarfile.TarFile.extract, []
 
@@ -356,7 +369,8 @@ def test_an_existing_incomplete_folder_is_reported_and_left_alone(tmp_path, serv
 
 
 def test_an_unknown_version_names_the_versions_there_are(tmp_path):
-    with pytest.raises(DownloadError, match="unknown Speech Commands version 'v3'; choose one of v0.01, v0.02, v0.02-test"):
+    choices = "choose one of v0.01, v0.02, v0.02-test"
+    with pytest.raises(DownloadError, match=f"unknown Speech Commands version 'v3'; {choices}"):
         download_speech_commands("v3", cache_dir=tmp_path)
 
 
