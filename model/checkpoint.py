@@ -30,6 +30,11 @@ class CheckpointError(ValueError):
     """A model file cannot be used; the message is one sentence naming the file."""
 
 
+def _first_line(error: BaseException, limit: int = 120) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else type(error).__name__
+
+
 def checkpoint_dict(model: SpeechCommandsModel, metadata: dict[str, Any] | None = None, **extra) -> dict:
     """The saved form of `model`. `extra` holds training state (optimizer, epoch...) for resuming."""
     return {
@@ -74,12 +79,12 @@ def read_checkpoint(path: str | Path) -> dict:
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"{path}: refused to load: the file holds objects other than weights and settings "
-            f"({str(error).splitlines()[0][:120]}); only use model files saved by speechcmd."
+            f"({_first_line(error)}); only use model files saved by speechcmd."
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
         raise CheckpointError(
             f"{path}: not a readable model file (truncated or not a PyTorch checkpoint: "
-            f"{str(error).splitlines()[0][:120]})."
+            f"{_first_line(error)})."
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: this is a PyTorch file but not a speechcmd model; use a file saved by `speechcmd train`.")
@@ -103,7 +108,7 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
         model = SpeechCommandsModel(config, labels)
         model.load_state_dict(data["state_dict"], strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
-        detail = str(error).splitlines()[0][:200]
+        detail = _first_line(error, 200)
         raise CheckpointError(f"{path}: the model file does not match this version of speechcmd ({detail}).") from None
     return model.eval()
 

@@ -1,0 +1,99 @@
+"""Checkpoints: a round trip keeps everything; bad or hostile files are refused with a sentence."""
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from model.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from model.network import ModelConfig, SpeechCommandsModel
+
+
+def test_round_trip_keeps_weights_config_labels_normalization_and_metadata(tmp_path, tiny_model):
+    tiny_model.frontend.set_statistics(torch.arange(40.0), torch.full((40,), 3.0))
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, {"trained_on": "unit test", "test_accuracy": 0.5})
+    loaded = load_model(path)
+    assert loaded.labels == tiny_model.labels and loaded.config == tiny_model.config
+    assert loaded.metadata["trained_on"] == "unit test" and loaded.metadata["test_accuracy"] == 0.5
+    assert "speechcmd_version" in loaded.metadata
+    torch.testing.assert_close(loaded.frontend.mean, torch.arange(40.0))
+    waveform = torch.randn(2, 16_000) * 0.1
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(waveform), tiny_model(waveform))
+
+
+@pytest.mark.parametrize("cell", ["peephole", "gru"])
+def test_every_cell_round_trips(tmp_path, cell):
+    model = SpeechCommandsModel(ModelConfig(cell=cell, hidden_size=8, num_layers=1), ["a", "b"])
+    assert load_model(save_checkpoint(tmp_path / "m.pt", model)).config.cell == cell
+
+
+def test_file_is_loadable_with_weights_only(tmp_path, tiny_model):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model)
+    data = torch.load(path, weights_only=True)
+    assert data["format"] == "speechcmd-checkpoint" and data["labels"] == tiny_model.labels
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_a_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "speechcmd-checkpoint", "payload": RunsCode()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_model(path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def _corrupt(tmp_path, tiny_model, kind):
+    path = tmp_path / f"{kind}.pt"
+    if kind == "truncated":
+        good = save_checkpoint(tmp_path / "good.pt", tiny_model)
+        path.write_bytes(good.read_bytes()[:2000])
+    elif kind == "random bytes":
+        path.write_bytes(os.urandom(5000))
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "foreign":
+        torch.save({"weight": torch.zeros(3)}, path)
+    elif kind == "raw pickle":
+        path.write_bytes(pickle.dumps({"a": 1}))
+    elif kind == "wrong shapes":
+        data = torch.load(save_checkpoint(tmp_path / "good.pt", tiny_model), weights_only=True)
+        data["labels"] = data["labels"][:5]  # head has 12 outputs
+        torch.save(data, path)
+    elif kind == "newer format":
+        data = torch.load(save_checkpoint(tmp_path / "good.pt", tiny_model), weights_only=True)
+        data["format_version"] = 99
+        torch.save(data, path)
+    elif kind == "missing":
+        pass
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind", ["truncated", "random bytes", "empty", "foreign", "raw pickle", "wrong shapes", "newer format", "missing"]
+)
+def test_bad_model_files_give_one_sentence_naming_the_file(tmp_path, tiny_model, kind):
+    path = _corrupt(tmp_path, tiny_model, kind)
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, tiny_model, monkeypatch):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, {"version": "old"})
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError):
+        save_checkpoint(path, tiny_model, {"version": "new"})
+    monkeypatch.undo()
+    assert read_checkpoint(path)["metadata"]["version"] == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left behind

@@ -1,0 +1,80 @@
+"""Detection policy and windowing: per-window scores become one detection per spoken word."""
+
+import numpy as np
+import pytest
+
+from model.detection import CommandRecognizer, DetectionPolicy
+from model.inference import fit_to_window, sliding_windows
+
+LABELS = ["_silence_", "_unknown_", "yes", "no"]
+
+
+def probs(label, p=0.9):
+    out = np.full(len(LABELS), (1 - p) / (len(LABELS) - 1))
+    out[LABELS.index(label)] = p
+    return out
+
+
+def feed(recognizer, sequence, hop=0.1):
+    """sequence: labels per window; returns detections."""
+    return [d for k, label in enumerate(sequence) if (d := recognizer.process(1.0 + k * hop, probs(label)))]
+
+
+def test_a_word_seen_by_many_overlapping_windows_is_reported_once():
+    detections = feed(CommandRecognizer(LABELS), ["_silence_"] * 5 + ["yes"] * 8 + ["_silence_"] * 5)
+    assert [d.label for d in detections] == ["yes"]
+    assert detections[0].end - detections[0].start == pytest.approx(1.0)
+
+
+def test_two_words_further_apart_than_the_suppression_are_both_reported():
+    sequence = ["yes"] * 6 + ["_silence_"] * 10 + ["no"] * 6
+    assert [d.label for d in feed(CommandRecognizer(LABELS), sequence)] == ["yes", "no"]
+
+
+def test_suppression_hides_a_second_word_that_follows_too_soon():
+    policy = DetectionPolicy(suppression_seconds=3.0)
+    sequence = ["yes"] * 6 + ["_silence_"] * 10 + ["no"] * 6
+    assert [d.label for d in feed(CommandRecognizer(LABELS, policy), sequence)] == ["yes"]
+
+
+def test_silence_and_unknown_are_never_reported():
+    assert feed(CommandRecognizer(LABELS), ["_silence_"] * 10 + ["_unknown_"] * 10) == []
+
+
+def test_scores_below_the_threshold_are_not_reported():
+    recognizer = CommandRecognizer(LABELS, DetectionPolicy(threshold=0.95))
+    assert feed(recognizer, ["yes"] * 10) == []
+
+
+def test_a_single_confident_window_is_averaged_away():
+    sequence = ["_silence_"] * 5 + ["yes"] + ["_silence_"] * 5
+    assert feed(CommandRecognizer(LABELS), sequence) == []
+
+
+def test_windows_out_of_order_are_a_programming_error():
+    recognizer = CommandRecognizer(LABELS)
+    recognizer.process(2.0, probs("yes"))
+    with pytest.raises(ValueError):
+        recognizer.process(1.0, probs("yes"))
+
+
+def test_bad_policy_settings_are_refused():
+    with pytest.raises(ValueError):
+        DetectionPolicy(threshold=1.5)
+
+
+def test_short_clips_are_padded_and_long_ones_cut_to_their_loudest_second():
+    assert fit_to_window(np.ones(8_000, np.float32), 16_000)[8_000:].max() == 0
+    clip = np.zeros(24_000, np.float32)
+    clip[10_000:12_000] = 1.0
+    window = fit_to_window(clip, 16_000)
+    assert len(window) == 16_000 and window.sum() == 2_000
+
+
+def test_sliding_windows_cover_a_stream_at_every_hop_whatever_the_block_size():
+    signal = np.arange(40_000, dtype=np.float32)
+    blocks = np.array_split(signal, 13)
+    windows = list(sliding_windows(blocks, 16_000, 1_600))
+    assert [end for end, _ in windows] == list(range(16_000, 40_001, 1_600))
+    for end, window in windows:
+        np.testing.assert_array_equal(window, signal[end - 16_000 : end])
