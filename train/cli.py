@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("SPEECHCMD_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "speechcmd"
-    return Path(base)
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,6 +74,8 @@ def run_train(args: argparse.Namespace) -> int:
     from train.data import DatasetError, build_dataset, describe
     from train.loop import Trainer, TrainConfig, TrainingError
     from train.metrics import format_report
+
+    from train.download import default_cache_dir
 
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     if args.download:

@@ -185,7 +185,9 @@ class ClipCache:
     gets a new cache and an unchanged one is reused across runs.
     """
 
-    def __init__(self, clips: list[Clip], cache_dir: Path, window_samples: int = 16_000, sample_rate: int = 16_000):
+    def __init__(
+        self, clips: list[Clip], cache_dir: Path, window_samples: int = 16_000, sample_rate: int = 16_000, progress: bool = True
+    ):
         self.clips = clips
         key = hashlib.sha1()
         for clip in clips:
@@ -196,15 +198,15 @@ class ClipCache:
         cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = cache_dir / f"clips-{key.hexdigest()[:16]}.npy"
         if not self.path.exists():
-            self._build(window_samples, sample_rate)
+            self._build(window_samples, sample_rate, progress)
         self.samples = np.load(self.path, mmap_mode="r")  # (clips, window samples) int16
 
-    def _build(self, window_samples: int, sample_rate: int) -> None:
+    def _build(self, window_samples: int, sample_rate: int, progress: bool) -> None:
         from tqdm import tqdm
 
         partial = self.path.with_suffix(".partial.npy")
         data = np.lib.format.open_memmap(partial, mode="w+", dtype=np.int16, shape=(len(self.clips), window_samples))
-        for row, clip in enumerate(tqdm(self.clips, desc="decoding clips (once)", unit="clip", leave=False)):
+        for row, clip in enumerate(tqdm(self.clips, desc="decoding clips (once)", unit="clip", leave=False, disable=not progress)):
             try:
                 audio = load_audio(clip.path, sample_rate)[:window_samples]
             except AudioError as error:

@@ -95,7 +95,7 @@ class Trainer:
         self.sample_rate = model.config.features.sample_rate
 
         clips = [clip for name in ("train", "validation", "test") for clip, _ in dataset.splits[name]]
-        self.cache = ClipCache(clips, Path(cache_dir), model.config.features.window_samples, self.sample_rate)
+        self.cache = ClipCache(clips, Path(cache_dir), model.config.features.window_samples, self.sample_rate, progress)
         offset = 0
         self.rows, self.targets = {}, {}
         for name in ("train", "validation", "test"):
@@ -310,14 +310,13 @@ class Trainer:
                     self.best_accuracy, self.best_epoch = accuracy, self.epoch
                     save_checkpoint(self.run_dir / "best.pt", self.model, self._metadata())
                 self.save_last()
-                if self.progress:
-                    print(
-                        f"epoch {self.epoch:3d}/{c.epochs}  loss {metrics['train_loss']:.3f}  "
-                        f"train {metrics['train_accuracy']:.1%}  validation {accuracy:.1%}"
-                        f"{'  *best' if improved else ''}  ({metrics['seconds']:.1f} s)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                print(
+                    f"epoch {self.epoch:3d}/{c.epochs}  loss {metrics['train_loss']:.3f}  "
+                    f"train {metrics['train_accuracy']:.1%}  validation {accuracy:.1%}"
+                    f"{'  *best' if improved else ''}  ({metrics['seconds']:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if c.patience and self.epoch - self.best_epoch >= c.patience:
                     print(f"early stop: no better validation accuracy for {c.patience} epochs.", file=sys.stderr)
                     break

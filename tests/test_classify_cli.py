@@ -1,0 +1,114 @@
+"""`speechcmd classify`: tables and JSON lines for clips, recordings and bad inputs."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from model.checkpoint import BUNDLED_MODEL
+from tests.conftest import tone, write_wav
+
+
+def run(capsys, *argv):
+    code = main(["classify", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def json_lines(out):
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_json_line_for_a_clip_has_label_score_and_top_k(tmp_path, capsys, tiny_checkpoint):
+    clip = write_wav(tmp_path / "tone.wav", tone())
+    code, out, _ = run(capsys, "--json", "--top-k", 4, "--model", tiny_checkpoint, clip)
+    (result,) = json_lines(out)
+    assert code == 0
+    assert set(result) == {"path", "label", "score", "top"}
+    assert len(result["top"]) == 4 and result["top"][0] == [result["label"], result["score"]]
+    assert [s for _, s in result["top"]] == sorted((s for _, s in result["top"]), reverse=True)
+
+
+def test_long_recording_gives_detections(tmp_path, capsys, tiny_checkpoint):
+    recording = write_wav(tmp_path / "long.wav", np.concatenate([tone(300, 2.0), tone(900, 2.0)]))
+    code, out, _ = run(capsys, "--json", "--model", tiny_checkpoint, recording)
+    (result,) = json_lines(out)
+    assert code == 0 and set(result) == {"path", "detections"}
+    for d in result["detections"]:
+        assert set(d) == {"start", "end", "label", "score"} and 0 <= d["start"] < d["end"] <= 4.0
+
+
+def _bad_inputs(tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "random.wav").write_bytes(np.random.default_rng(0).bytes(3000))
+    (tmp_path / "text.wav").write_text("hello")
+    good = write_wav(tmp_path / "full.wav", tone())
+    (tmp_path / "truncated.wav").write_bytes(good.read_bytes()[:20])
+    return [tmp_path / n for n in ("empty.wav", "random.wav", "text.wav", "truncated.wav")]
+
+
+def test_bad_inputs_fail_alone_with_one_sentence_and_a_nonzero_exit(tmp_path, capsys, tiny_checkpoint):
+    good = write_wav(tmp_path / "good" / "silence.wav", np.zeros(16_000, np.float32))
+    stereo = write_wav(tmp_path / "good" / "stereo48k.wav", np.stack([tone(440, 1.0, 48_000)] * 2, 1), 48_000)
+    bad = _bad_inputs(tmp_path / "bad")
+    code, out, err = run(capsys, "--json", "--model", tiny_checkpoint, good, *bad, stereo)
+    results = json_lines(out)
+    assert code == 1
+    assert [r["path"] for r in results] == [str(p) for p in (good, *bad, stereo)]
+    assert "label" in results[0] and "label" in results[-1]
+    for result in results[1:-1]:
+        assert set(result) == {"path", "error"}
+        assert result["path"] in result["error"] and "\n" not in result["error"]
+    assert "Traceback" not in err
+
+
+def test_human_output_is_a_readable_table(tmp_path, capsys, tiny_checkpoint):
+    clip = write_wav(tmp_path / "tone.wav", tone())
+    bad = tmp_path / "bad.wav"
+    bad.write_text("x")
+    code, out, err = run(capsys, "--model", tiny_checkpoint, clip, bad)
+    assert code == 1
+    assert str(clip) in out and "error:" in out and "1 of 2 inputs failed" in err
+
+
+def test_folders_are_searched_recursively(tmp_path, capsys, tiny_checkpoint):
+    for name in ("a/one.wav", "a/b/two.wav"):
+        write_wav(tmp_path / name, tone())
+    code, out, _ = run(capsys, "--json", "--model", tiny_checkpoint, tmp_path)
+    assert code == 0 and len(json_lines(out)) == 2
+
+
+def test_bad_model_file_is_one_sentence_and_exit_2(tmp_path, capsys):
+    clip = write_wav(tmp_path / "tone.wav", tone())
+    model = tmp_path / "model.pt"
+    model.write_text("not a model")
+    code, out, err = run(capsys, "--model", model, clip)
+    assert code == 2 and out == "" and str(model) in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_audio_found_is_an_error(tmp_path, capsys, tiny_checkpoint):
+    code, _, err = run(capsys, "--model", tiny_checkpoint, tmp_path)
+    assert code == 2 and "no audio files" in err
+
+
+def test_help_explains_every_option():
+    result = subprocess.run([sys.executable, "-m", "app.cli", "classify", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for option in ("--model", "--top-k", "--json", "--threshold", "--device"):
+        assert option in result.stdout
+
+
+def test_top_level_help_lists_the_subcommands():
+    result = subprocess.run([sys.executable, "-m", "app.cli", "--help"], capture_output=True, text=True)
+    for command in ("classify", "train", "evaluate", "gui"):
+        assert command in result.stdout
+
+
+@pytest.mark.skipif(not BUNDLED_MODEL.exists(), reason="the bundled model has not been trained yet")
+def test_bundled_model_is_the_default(tmp_path, capsys):
+    code, out, _ = run(capsys, "--json", write_wav(tmp_path / "t.wav", tone()))
+    assert code == 0 and json_lines(out)[0]["label"]

@@ -1,0 +1,378 @@
+"""The desktop window, driven offscreen by file sources and a fake sound system (no audio device needed).
+
+Time is driven by hand: a file source with `paced=False` hands out one block per `worker.step()`,
+and `window.redraw()` draws what the worker produced, so nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPointF, QSettings
+
+from app import audio_backend
+from app.audio_backend import AudioBackendError
+from app.main_window import MainWindow
+from app.views.saturation_view import gate_saturation
+from model.checkpoint import BUNDLED_MODEL, load_model, save_checkpoint
+from model.inference import Classifier
+from model.network import ModelConfig, SpeechCommandsModel
+from tests.conftest import LABELS_12, tone, write_wav
+
+_real_input_devices = audio_backend.input_devices
+
+
+@pytest.fixture(autouse=True)
+def no_sound_system(monkeypatch):
+    """By default the machine has no microphone and no speaker; tests that need one install a fake."""
+    monkeypatch.setattr(audio_backend, "input_devices", lambda refresh=False: [])
+    monkeypatch.setattr(audio_backend, "play", lambda samples, sample_rate=16_000: False)
+    monkeypatch.setattr(audio_backend, "stop_playback", lambda: None)
+
+
+@pytest.fixture()
+def settings(tmp_path) -> QSettings:
+    """A settings file of the test's own, so the user's settings are never read or written."""
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+@pytest.fixture()
+def make_window(qtbot, settings, tiny_checkpoint):
+    def make(model_path=tiny_checkpoint, start_worker=False, settings=settings) -> MainWindow:
+        window = MainWindow(settings, str(model_path) if model_path else None, start_worker=start_worker)
+        qtbot.addWidget(window)
+        window.show()
+        return window
+
+    return make
+
+
+@pytest.fixture()
+def speech_file(tmp_path) -> Path:
+    """2 s of a vowel-like chord: enough windows for every view."""
+    samples = tone(220, 2.0) * 0.5 + tone(660, 2.0) * 0.3 + tone(1300, 2.0) * 0.1
+    return write_wav(tmp_path / "chord.wav", samples)
+
+
+def play_through(window: MainWindow, path, until: float | None = None) -> None:
+    """Play a file synchronously (to its end or until `until` seconds) and draw the result."""
+    assert window.open_file(path, paced=False), window.message.text()
+    while window.worker.source is not None:
+        window.worker.step()
+        update = window.worker._mailbox.update
+        if until is not None and update is not None and update.time >= until:
+            break
+    window.redraw()
+
+
+def traced_gates(model, window_samples: np.ndarray):
+    with torch.inference_mode():
+        return model.trace(torch.from_numpy(window_samples.copy())[None])
+
+
+# ---- showing --------------------------------------------------------------------------------------
+
+
+def test_a_played_file_fills_the_probability_mfcc_and_gate_views(make_window, speech_file):
+    window = make_window()
+    play_through(window, speech_file, until=1.5)  # mid-sound: the clip is padded with silence
+    update = window.last_update
+    assert update is not None and len(update.window) == 16_000
+    np.testing.assert_allclose(window.probability_bars.probabilities, update.probabilities)
+    np.testing.assert_allclose(window.mfcc_view.data, update.mfcc.T)
+    assert set(window.gate_heatmaps.maps) == set(window.model.gate_names)
+    assert window.level_meter.level_db > -30
+    play_through(window, speech_file)
+    assert "finished" in window.source_label.text()
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_gate_maps_hold_the_models_own_gate_values_for_the_current_window(make_window, speech_file, tiny_checkpoint, layer):
+    window = make_window()
+    window.layer_combo.setCurrentIndex(layer)
+    play_through(window, speech_file, until=1.5)
+    trace = traced_gates(load_model(tiny_checkpoint), window.last_update.window)
+    for name in window.model.gate_names:
+        expected = trace.layers[layer][name][0].numpy().T  # (units, frames)
+        np.testing.assert_allclose(window.gate_heatmaps.maps[name].data, expected, atol=1e-5, err_msg=name)
+
+
+def test_gate_maps_of_a_real_clip_match_the_model(make_window, speech_commands_dir, tiny_checkpoint):
+    clip = sorted((speech_commands_dir / "yes").glob("*.wav"))[0]
+    window = make_window()
+    play_through(window, clip, until=1.5)
+    trace = traced_gates(load_model(tiny_checkpoint), window.last_update.window)
+    np.testing.assert_allclose(
+        window.gate_heatmaps.maps["forget_gate"].data, trace.layers[0]["forget_gate"][0].numpy().T, atol=1e-5
+    )
+
+
+def test_gate_colour_scales_are_fixed_per_quantity(make_window, speech_file):
+    window = make_window()
+    play_through(window, speech_file)
+    maps = window.gate_heatmaps.maps
+    assert maps["forget_gate"].image.getLevels().tolist() == [0.0, 1.0]
+    assert maps["candidate"].image.getLevels().tolist() == [-1.0, 1.0]
+    low, high = maps["cell_state"].image.getLevels()
+    assert low == -high > 0
+    assert "clipped" in maps["cell_state"].title + maps["cell_state"].value_label
+
+
+def test_a_gru_model_shows_its_own_gates(make_window, tmp_path, speech_file):
+    torch.manual_seed(0)
+    gru = SpeechCommandsModel(ModelConfig(cell="gru", hidden_size=8, num_layers=1), LABELS_12)
+    window = make_window(save_checkpoint(tmp_path / "gru.pt", gru))
+    play_through(window, speech_file)
+    assert list(window.gate_heatmaps.maps) == ["reset_gate", "update_gate", "candidate", "hidden_state"]
+    assert window.saturation_view.row_names[0].startswith("reset gate")
+    assert window.saturation_view.data.shape == (4, 8)  # (reset, update) x (shut, open), 8 units
+
+
+def test_hovering_a_gate_map_reads_out_unit_time_and_value(make_window, speech_file):
+    window = make_window()
+    play_through(window, speech_file)
+    heatmap = window.gate_heatmaps.maps["input_gate"]
+    scene_point = heatmap.plot.vb.mapViewToScene(QPointF(-0.995, 5.5))  # first frame, unit 5
+    heatmap._mouse_moved(scene_point)
+    text = window.gate_heatmaps.readout.text()
+    assert "input gate" in text and "unit 5" in text and "time" in text
+    assert f"{heatmap.data[5, 0]:.3f}" in text
+
+
+def test_gate_saturation_counts_frames_below_and_above_the_limits():
+    gates = {
+        "forget_gate": np.array([[0.05, 0.5], [0.95, 0.5], [0.02, 0.99], [0.5, 0.99]]),  # (frames, units)
+        "cell_state": np.zeros((4, 2)),  # not a gate: no saturation
+    }
+    saturation = gate_saturation(gates)
+    assert list(saturation) == ["forget_gate"]
+    low, high = saturation["forget_gate"]
+    np.testing.assert_allclose(low, [0.5, 0.0])
+    np.testing.assert_allclose(high, [0.25, 0.5])
+
+
+# ---- detections -----------------------------------------------------------------------------------
+
+
+def test_threshold_and_suppression_set_in_the_window_reach_the_detector(make_window):
+    window = make_window()
+    window.threshold_spin.setValue(0.35)
+    window.suppression_spin.setValue(2.5)
+    policy = window.worker.recognizer.policy
+    assert (policy.threshold, policy.suppression_seconds) == (0.35, 2.5)
+    assert window.probability_bars.threshold_line.value() == pytest.approx(0.35)
+
+
+def test_detections_appear_large_and_in_the_history_with_time_stamps(make_window, speech_file):
+    window = make_window()
+    window.threshold_spin.setValue(0.05)  # an untrained model is never confident; let anything through
+    play_through(window, speech_file)
+    words = window.history.words()
+    assert words and window.word_view.word.text() == words[0]
+    assert window.word_view.word.text() in window.model.labels
+    assert "%" in window.word_view.confidence.text()
+    assert float(window.history.item(0, 0).text()) > 0
+
+
+def test_a_long_recording_shows_its_detections_on_the_timeline(qtbot, make_window, tmp_path):
+    long_file = write_wav(tmp_path / "long.wav", tone(300, 6.0) * 0.3)
+    window = make_window()
+    window.threshold_spin.setValue(0.05)
+    window.open_file(long_file, paced=False)
+    qtbot.waitUntil(lambda: "found" in window.timeline.plot.titleLabel.text, timeout=10_000)
+    expected = Classifier(window.model, policy=window.policy).scan([window.worker.source.samples])
+    assert window.timeline.detections == expected and expected
+
+
+@pytest.mark.real_data
+def test_the_bundled_model_shows_the_spoken_word_for_real_clips(make_window, speech_commands_dir):
+    if not BUNDLED_MODEL.is_file():
+        pytest.skip(f"the bundled model {BUNDLED_MODEL} has not been trained yet")
+    window = make_window(model_path=None)
+    assert window.model is not None, window.message.text()
+    right = []
+    for word in ("yes", "no", "stop"):
+        clip = sorted((speech_commands_dir / word).glob("*.wav"))[0]
+        play_through(window, clip)
+        right.append(word in window.history.words())
+    assert sum(right) >= 2, f"right word shown for {right} of yes, no, stop"
+
+
+def test_the_recognition_thread_keeps_up_with_a_file_played_in_real_time(qtbot, make_window, speech_file):
+    window = make_window(start_worker=True)
+    window.open_file(speech_file)  # paced by the clock, on the worker thread
+    qtbot.waitUntil(lambda: "finished" in window.source_label.text(), timeout=8_000)
+    assert window.last_update is not None and window.frames_drawn >= 10
+
+
+# ---- files and models -----------------------------------------------------------------------------
+
+
+def test_a_bad_model_file_gives_a_message_and_the_current_model_stays(make_window, tmp_path):
+    window = make_window()
+    model = window.model
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    assert not window.load_model(str(bad))
+    assert window.model is model
+    assert "broken.pt" in window.message.text() and "current model stays" in window.message.text()
+
+
+def test_a_bad_audio_file_gives_a_message_and_the_app_carries_on(make_window, tmp_path, speech_file):
+    window = make_window()
+    bad = tmp_path / "noise.wav"
+    bad.write_text("not audio")
+    assert not window.open_file(bad)
+    assert "noise.wav" in window.message.text()
+    play_through(window, speech_file)
+    assert window.last_update is not None
+
+
+def test_a_dropped_audio_file_plays_and_a_dropped_model_loads(make_window, speech_file, tmp_path):
+    window = make_window()
+    window.open_dropped(str(speech_file))
+    assert window.source_name == speech_file.name
+    torch.manual_seed(1)
+    other = save_checkpoint(tmp_path / "other.pt", SpeechCommandsModel(ModelConfig(hidden_size=8, num_layers=3), LABELS_12))
+    window.open_dropped(str(other))
+    assert window.model.config.num_layers == 3 and window.layer_combo.count() == 3
+
+
+def test_threshold_model_and_layout_are_remembered_between_runs(make_window, settings, tmp_path, tiny_checkpoint):
+    window = make_window()
+    window.threshold_spin.setValue(0.45)
+    window.close()
+    again = make_window(model_path=None)  # no --model: the last one used comes back
+    assert again.threshold_spin.value() == pytest.approx(0.45)
+    assert Path(again.model.metadata["path"]).resolve() == Path(tiny_checkpoint).resolve()
+    assert settings.value("window/state") is not None
+
+
+# ---- microphone and its failures --------------------------------------------------------------------
+
+
+class FakeSoundDevice:
+    """Just enough of the sounddevice module: one stereo microphone that only runs at 48 kHz."""
+
+    def __init__(self):
+        self.devices = [{"name": "USB mic", "max_input_channels": 2, "default_samplerate": 48_000.0}]
+        self.stream = None
+
+    def query_devices(self):
+        return self.devices
+
+    def _terminate(self):
+        pass
+
+    def _initialize(self):
+        pass
+
+    def check_input_settings(self, device, channels, samplerate, dtype):
+        if samplerate != 48_000:
+            raise ValueError("Invalid sample rate")
+
+    def InputStream(self, **kwargs):
+        fake = self
+
+        class Stream:
+            def __init__(self):
+                self.kwargs = kwargs
+                fake.stream = self
+
+            def start(self):
+                pass
+
+            def stop(self):
+                pass
+
+            def close(self):
+                pass
+
+        return Stream()
+
+    def feed(self, frames: np.ndarray, overflow: bool = False) -> None:
+        """What PortAudio does: call the callback with a block of (frames, channels)."""
+        self.stream.kwargs["callback"](frames, len(frames), None, SimpleNamespace(input_overflow=overflow))
+
+
+@pytest.fixture()
+def fake_microphone(monkeypatch):
+    fake = FakeSoundDevice()
+    monkeypatch.setattr(audio_backend, "_sd", fake)
+    monkeypatch.setattr(audio_backend, "input_devices", _real_input_devices)
+    return fake
+
+
+def stereo_48k(seconds: float) -> np.ndarray:
+    left = tone(440, seconds, sample_rate=48_000)
+    return np.stack([left, 0.5 * left], axis=1)
+
+
+def test_a_48khz_stereo_microphone_is_mixed_down_and_resampled_to_16khz(make_window, fake_microphone):
+    window = make_window()
+    assert window.device_combo.currentData().name == "USB mic"
+    assert window.start_microphone(), window.message.text()
+    for _ in range(15):  # 1.5 s in 100 ms callbacks
+        fake_microphone.feed(stereo_48k(0.1))
+    window.worker.step()
+    window.redraw()
+    received = window.worker.recognizer.received_samples
+    assert abs(received - 24_000) < 1_000  # 1.5 s at 16 kHz, less the resampler's delay
+    assert window.last_update is not None and window.level_meter.level_db > -20
+    assert not window.message.isVisible()
+
+
+def test_an_unplugged_microphone_gives_a_message_and_listening_recovers(make_window, fake_microphone, speech_file):
+    window = make_window()
+    window.start_microphone()
+    fake_microphone.feed(stereo_48k(0.5))
+    fake_microphone.stream.kwargs["finished_callback"]()  # PortAudio: the stream ended by itself
+    window.worker.step()
+    window.redraw()
+    assert "USB mic" in window.message.text() and "unplugged" in window.message.text()
+    assert not window.listen_button.isChecked()
+    play_through(window, speech_file)  # file mode still works
+    assert window.last_update is not None
+    window.refresh_devices(rescan=True)  # plugged back in
+    assert window.start_microphone()
+    assert window.listen_button.isChecked()
+
+
+def test_an_input_overflow_is_reported_and_listening_goes_on(make_window, fake_microphone):
+    window = make_window()
+    window.start_microphone()
+    fake_microphone.feed(stereo_48k(0.2), overflow=True)
+    window.worker.step()
+    window.redraw()
+    assert "overflow" in window.message.text().lower()
+    assert window.worker.source is not None
+
+
+def test_no_microphone_gives_a_message_and_file_mode_still_works(make_window, speech_file):
+    window = make_window()  # no_sound_system: no input devices
+    assert "No microphone" in window.message.text()
+    assert not window.listen_button.isEnabled()
+    play_through(window, speech_file)
+    assert window.last_update is not None
+
+
+def test_without_portaudio_the_window_says_so_and_file_mode_still_works(make_window, monkeypatch, speech_file):
+    real_import = builtins.__import__
+
+    def import_without_portaudio(name, *args, **kwargs):
+        if name == "sounddevice":
+            raise OSError("PortAudio library not found")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", import_without_portaudio)
+    monkeypatch.setattr(audio_backend, "_sd", None)
+    monkeypatch.setattr(audio_backend, "input_devices", _real_input_devices)
+    window = make_window()
+    assert "PortAudio" in window.message.text() and "audio files still works" in window.message.text()
+    play_through(window, speech_file)
+    assert window.last_update is not None
