@@ -31,12 +31,13 @@ class HeatMap(pg.GraphicsLayoutWidget):
         parent=None,
     ):
         super().__init__(parent)
+        self.title = title
         self.levels = levels
-        self.value_label = value_label
+        self.x_label, self.y_label, self.value_label = x_label, y_label, value_label
         self.data: np.ndarray | None = None
         self._rect = QRectF(0, 0, 1, 1)
         self.row_names: list[str] | None = None  # hover names rows by these when set
-        self.plot = self.addPlot(title=title)
+        self.plot = self.addPlot(title=f"{title} <span style='color:#aaa'>[{value_label}]</span>")
         self.plot.setLabel("bottom", x_label)
         self.plot.setLabel("left", y_label)
         self.plot.setMouseEnabled(False, False)
@@ -47,12 +48,14 @@ class HeatMap(pg.GraphicsLayoutWidget):
         self.image.setColorMap(pg.colormap.get(colormap))
         self.plot.addItem(self.image)
         self.colorbar = pg.ColorBarItem(
-            values=levels, colorMap=pg.colormap.get(colormap), interactive=False, width=12, label=value_label
+            values=levels, colorMap=pg.colormap.get(colormap), interactive=False, width=10
         )
         self.colorbar.setImageItem(self.image)
         self.addItem(self.colorbar)
         self.scene().sigMouseMoved.connect(self._mouse_moved)
-        self.setMinimumSize(180, 120)
+        self.ci.layout.setContentsMargins(2, 2, 2, 2)
+        self.ci.layout.setSpacing(2)
+        self.setMinimumSize(180, 100)
 
     def set_extent(self, x0: float, x1: float, y0: float, y1: float) -> None:
         """Where the array sits in axis units (e.g. seconds and units)."""
@@ -79,13 +82,12 @@ class HeatMap(pg.GraphicsLayoutWidget):
         return None
 
     def describe(self, row: int, column: int) -> str:
-        """The hover text; subclasses of meaning set row_names or override column_name."""
+        """The hover text, e.g. 'forget gate: unit 17, time in window (s) -0.42: 0.931'."""
         rows, columns = self.data.shape
         r = self._rect
         x = r.left() + (column + 0.5) * r.width() / columns
-        row_name = self.row_names[row] if self.row_names else f"{self.plot.getAxis('left').labelText} {row}"
-        column_name = f"{self.plot.getAxis('bottom').labelText.split(' (')[0]} {x:+.2f}"
-        return f"{self.plot.titleLabel.text}: {row_name}, {column_name}: {self.value_label} = {self.data[row, column]:.3f}"
+        row_name = self.row_names[row] if self.row_names else f"{self.y_label} {row}"
+        return f"{self.title}: {row_name}, {self.x_label} {x:.2f}: {self.value_label} = {self.data[row, column]:.3f}"
 
     def _mouse_moved(self, scene_pos) -> None:
         if not self.plot.vb.sceneBoundingRect().contains(scene_pos):

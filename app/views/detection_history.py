@@ -1,0 +1,31 @@
+"""Every detection so far, newest first, with its time stamp and confidence."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from model.detection import Detection
+
+MAX_ROWS = 500
+
+
+class DetectionHistory(QTableWidget):
+    def __init__(self, parent=None):
+        super().__init__(0, 3, parent)
+        self.setHorizontalHeaderLabels(["time (s)", "word", "confidence"])
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.NoSelection)
+        self.setToolTip("Time stamps are seconds since listening started (or since the file began), at the end of the window.")
+
+    def add(self, detection: Detection) -> None:
+        self.insertRow(0)
+        for column, text in enumerate((f"{detection.end:.2f}", detection.label, f"{detection.score:.0%}")):
+            self.setItem(0, column, QTableWidgetItem(text))
+        if self.rowCount() > MAX_ROWS:
+            self.removeRow(self.rowCount() - 1)
+
+    def words(self) -> list[str]:
+        """The detected words, newest first."""
+        return [self.item(row, 1).text() for row in range(self.rowCount())]

@@ -1,0 +1,52 @@
+"""One bar per class: this window's probability, the detector's averaged value, and the threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+
+SHORT_NAMES = {"_silence_": "sil.", "_unknown_": "unk.", "silence": "sil.", "unknown": "unk."}
+
+
+def display_label(label: str) -> str:
+    """Short enough for 12 bars side by side in a narrow dock."""
+    return SHORT_NAMES.get(label, label.strip("_"))
+
+
+class ProbabilityBars(pg.PlotWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent, title="Class probabilities")
+        self.plot = self.getPlotItem()
+        self.plot.setLabel("left", "probability")
+        self.plot.setYRange(0, 1, padding=0.02)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.legend = self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(80, 160, 255), name="this window")
+        self.averaged = pg.ScatterPlotItem(symbol="_", size=22, pen=pg.mkPen("y", width=3), brush="y", name="averaged (detector input)")
+        self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((255, 90, 90), style=pg.QtCore.Qt.DashLine),
+                                              label="threshold", labelOpts={"position": 0.93, "color": (255, 90, 90)})  # fmt: skip
+        self.plot.addItem(self.bars)
+        self.plot.addItem(self.averaged)
+        self.plot.addItem(self.threshold_line)
+        self.labels: list[str] = []
+        self.probabilities = np.zeros(0)
+        self.setToolTip("sil. = silence, unk. = unknown word. Bars: the current 1 s window. Marks: averaged over the detector's window. Dashed: threshold.")
+
+    def set_labels(self, labels: list[str]) -> None:
+        self.labels = list(labels)
+        x = np.arange(len(labels))
+        self.bars.setOpts(x=x, height=np.zeros(len(labels)))
+        self.plot.getAxis("bottom").setTicks([[(i, display_label(label)) for i, label in enumerate(labels)]])
+        self.plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
+
+    def set_threshold(self, threshold: float) -> None:
+        self.threshold_line.setValue(threshold)
+
+    def show_probabilities(self, probabilities: np.ndarray, averaged: np.ndarray | None) -> None:
+        self.probabilities = probabilities
+        self.bars.setOpts(height=probabilities)
+        if averaged is not None:
+            self.averaged.setData(x=np.arange(len(averaged)), y=averaged)
