@@ -1,0 +1,99 @@
+"""Batch classification throughput of `speechcmd classify --json`: clips per second.
+
+On N generated 1 s clips (tones, chirps and noise at 16 kHz, 16-bit) and, where present, on the
+real Speech Commands clips in ../shared/data. Measured end to end in a subprocess (start-up and
+model loading included, as a user sees it) and in-process (`Classifier.classify_files` alone).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from bench.common import CLIP_FOLDERS_12, REAL_DATA, bench_checkpoint, run_child, speechcmd_command
+
+TARGET_CLIPS_PER_SECOND = 500.0
+
+
+def generate_clips(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    """`count` different one-second clips: a random tone or chirp over low noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(16_000) / 16_000
+    paths = []
+    for n in range(count):
+        f0, f1 = rng.uniform(100, 3000, size=2)
+        clip = 0.3 * np.sin(2 * np.pi * (f0 + (f1 - f0) * t / 2) * t) + rng.normal(0, 0.01, t.size)
+        path = folder / f"clip{n:05d}.wav"
+        sf.write(str(path), clip.astype(np.float32), 16_000, subtype="PCM_16")
+        paths.append(path)
+    return paths
+
+
+def _in_process(checkpoint: Path, paths: list[Path], repeats: int) -> dict:
+    from model.checkpoint import load_model
+    from model.inference import Classifier
+
+    classifier = Classifier(load_model(checkpoint), device="cpu")
+    list(classifier.classify_files(paths[:256]))  # warm-up (and the page cache)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        results = list(classifier.classify_files(paths))
+        seconds.append(time.perf_counter() - start)
+    assert all("label" in r for r in results), "every generated clip must classify"
+    best = float(np.median(seconds))
+    return {"clips": len(paths), "median_seconds": round(best, 3), "clips_per_second": round(len(paths) / best, 1)}
+
+
+def _subprocess(checkpoint: Path, inputs: list[Path], clips: int, repeats: int) -> dict:
+    command = speechcmd_command("classify", "--json", "--device", "cpu", "--model", str(checkpoint), *map(str, inputs))
+    walls, peaks = [], []
+    for _ in range(repeats):
+        wall, peak, done = run_child(command)
+        lines = done.stdout.decode().splitlines()
+        if done.returncode != 0 or len(lines) != clips:
+            raise RuntimeError(f"classify failed ({done.returncode}, {len(lines)} lines): {done.stderr.decode()[-500:]}")
+        assert all("label" in json.loads(line) for line in lines)
+        walls.append(wall)
+        peaks.append(peak)
+    wall = float(np.median(walls))
+    return {"clips": clips, "median_seconds": round(wall, 3), "clips_per_second": round(clips / wall, 1),
+            "peak_rss_mb": max(peaks)}
+
+
+def run(options: dict) -> dict:
+    count = options.get("clips", 2000)
+    repeats = options.get("repeats", 3)
+    with tempfile.TemporaryDirectory(prefix="speechcmd-bench-") as temporary:
+        temporary = Path(temporary)
+        checkpoint, described = bench_checkpoint(temporary)
+        folder = temporary / "clips"
+        folder.mkdir()
+        paths = generate_clips(folder, count)
+        results = {
+            "generated": {
+                "subprocess_end_to_end": _subprocess(checkpoint, [folder], count, repeats),
+                "in_process": _in_process(checkpoint, paths, repeats),
+            }
+        }
+        if (REAL_DATA / "yes").is_dir():
+            folders = [REAL_DATA / name for name in CLIP_FOLDERS_12 if (REAL_DATA / name).is_dir()]
+            from model.audio import find_audio_files
+
+            real = find_audio_files(folders)
+            results["real_speech_commands"] = {
+                "subprocess_end_to_end": _subprocess(checkpoint, folders, len(real), repeats),
+                "in_process": _in_process(checkpoint, real, repeats),
+            }
+    measured = results["generated"]["subprocess_end_to_end"]["clips_per_second"]
+    return {
+        **described,
+        "results": results,
+        "target": {"what": "clips per second, generated clips, subprocess end to end", "limit": TARGET_CLIPS_PER_SECOND,
+                   "measured": measured, "met": measured > TARGET_CLIPS_PER_SECOND},
+    }

@@ -1,0 +1,190 @@
+"""Run every benchmark, each in a fresh interpreter, and write the results.
+
+    python -m bench                       # all of them (about 5 minutes on 2 cores)
+    python -m bench --only inference streaming
+    python -m bench --quick               # fewer repetitions, for a smoke test (results not written)
+    python -m bench --only training --train-recipe "--data DIR --hidden 128 --layers 2 --batch-size 64"
+
+Results: bench/results/<name>.json (one per benchmark) and the table in bench/README.md, which is
+regenerated from all the JSON files present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+ROOT = BENCH.parent
+BENCHMARKS = ("inference", "streaming", "classify", "cold_start", "training", "gate_path")
+
+FULL = {
+    "inference": {"repetitions": 300},
+    "streaming": {"audio_seconds": 60.0},
+    "classify": {"clips": 2000, "repeats": 3},
+    "cold_start": {"repeats": 5},
+    "training": {"steps": 30, "warmup_steps": 3},
+    "gate_path": {"repetitions": 200},
+}
+QUICK = {
+    "inference": {"repetitions": 20},
+    "streaming": {"audio_seconds": 5.0},
+    "classify": {"clips": 200, "repeats": 1},
+    "cold_start": {"repeats": 1},
+    "training": {"steps": 2, "warmup_steps": 1},
+    "gate_path": {"repetitions": 20},
+}
+
+
+def run_benchmark(name: str, options: dict) -> dict:
+    command = [sys.executable, "-m", "bench.worker", name, json.dumps(options)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---- the Markdown table ------------------------------------------------------------------------
+
+
+def _mark(target: dict | None) -> str:
+    if not target:
+        return ""
+    return "met" if target["met"] else "**missed**"
+
+
+def rows(result: dict) -> list[tuple[str, str, str, str]]:
+    """(measure, value, target, met) rows for one benchmark's result."""
+    name = result["benchmark"]
+    out = []
+    if name == "inference":
+        threads = result["default_threads"]
+        for key, label in (
+            ("model_fused_forward", "model only, fused LSTM"),
+            ("model_gate_path_trace", "model with every gate (`model.trace`)"),
+            ("pipeline_push_one_hop_with_gates", "full pipeline: `StreamingRecognizer.push` of one hop, gates"),
+        ):
+            one, many = result["timings"]["1_thread"][key], result["timings"][f"{threads}_thread"][key]
+            target = result["target"] if key == "pipeline_push_one_hop_with_gates" else None
+            out.append((
+                f"1 s window: {label}",
+                f"{one['median_ms']:.2f} ms (p95 {one['p95_ms']:.2f}) 1 thread; "
+                f"{many['median_ms']:.2f} ms (p95 {many['p95_ms']:.2f}) {threads} threads",
+                f"< {target['limit_ms']:g} ms, 1 thread" if target else "",
+                _mark(target),
+            ))
+    elif name == "streaming":
+        r = result["results"]["1_thread"]
+        out.append((
+            "live audio, hop 0.1 s: CPU per second of audio (1 thread)",
+            f"{r['with_gates']['core_share']:.1%} of a core with gates; {r['without_gates']['core_share']:.1%} without",
+            f"< {result['target']['limit']:.0%}",
+            _mark(result["target"]),
+        ))
+    elif name == "classify":
+        for data, label in (("generated", "generated 1 s clips"), ("real_speech_commands", "real Speech Commands clips")):
+            if data in result["results"]:
+                r = result["results"][data]
+                target = result["target"] if data == "generated" else None
+                out.append((
+                    f"`speechcmd classify --json` on {r['subprocess_end_to_end']['clips']} {label}",
+                    f"{r['subprocess_end_to_end']['clips_per_second']:.0f} clips/s end to end (subprocess); "
+                    f"{r['in_process']['clips_per_second']:.0f} clips/s in-process; "
+                    f"peak {r['subprocess_end_to_end']['peak_rss_mb']:.0f} MB",
+                    f"> {target['limit']:.0f} clips/s" if target else "",
+                    _mark(target),
+                ))
+    elif name == "cold_start":
+        r = result["classify_one_file"]
+        out.append((
+            "cold start: `speechcmd classify` on one file",
+            f"{r['median_seconds']:.2f} s median of {r['runs']} (`--help` alone {result['help_only']['median_seconds']:.2f} s); "
+            f"peak {r['peak_rss_mb']:.0f} MB",
+            "", "",
+        ))
+    elif name == "training":
+        cached, uncached = result["results"]["cached"], result["results"]["uncached"]
+        model = result["model_config"]
+        out.append((
+            f"training on the CPU ({model['cell']} {model['hidden_size']} x {model['num_layers']}, "
+            f"batch {result['train_config']['batch_size']}, {result['train_clips']} training clips)",
+            f"with clip cache {cached['clips_per_second']:.0f} clips/s, epoch ~{cached['epoch_seconds_extrapolated']:.0f} s; "
+            f"decoding every batch {uncached['clips_per_second']:.0f} clips/s, epoch ~{uncached['epoch_seconds_extrapolated']:.0f} s; "
+            f"cache x{result['cache_speedup']:.2f} (batch read {cached['batch_read_ms']:.1f} vs {uncached['batch_read_ms']:.1f} ms)",
+            "", "",
+        ))
+    elif name == "gate_path":
+        for key, r in result["timings_1_thread"].items():
+            out.append((f"gate path prototype: {r['what']}", f"{r['median_ms']:.2f} ms (p95 {r['p95_ms']:.2f}) 1 thread, "
+                        f"max |difference| from `model.trace` {r['max_abs_difference']:.1e}", "", ""))
+    return out
+
+
+def write_readme() -> Path:
+    results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    results.sort(key=lambda r: BENCHMARKS.index(r["benchmark"]) if r["benchmark"] in BENCHMARKS else 99)
+    lines = [
+        "# Benchmarks",
+        "",
+        "Run them all with `python -m bench` (or `python bench/run_all.py`); `--only NAME...` runs some,",
+        "`--quick` is a smoke test that writes nothing. Each benchmark runs in a fresh interpreter, so the",
+        "peak memory is its own (`ru_maxrss`). The results are in `bench/results/<name>.json`; this table",
+        "is regenerated from them. See each module's docstring for exactly what is measured.",
+        "",
+        "| Benchmark | Measured | Target | |",
+        "|---|---|---|---|",
+    ]
+    for result in results:
+        for measure, value, target, met in rows(result):
+            lines.append(f"| {measure} | {value} | {target} | {met} |")
+    lines += ["", "| Benchmark | Model | Peak memory | Machine (load average at start) | Date |", "|---|---|---|---|---|"]
+    for result in results:
+        m = result["machine"]
+        lines.append(
+            f"| {result['benchmark']} | {result.get('model', 'fresh model of the recipe')} | {result['peak_rss_mb']:.0f} MB | "
+            f"{m['cpu_count']} CPUs, torch {m['torch']} ({m['torch_default_threads']} threads), load {m['load_average_1min']} | {m['date']} |"
+        )
+    notes = BENCH / "NOTES.md"
+    if notes.is_file():
+        lines += ["", notes.read_text().strip()]
+    readme = BENCH / "README.md"
+    readme.write_text("\n".join(lines) + "\n")
+    return readme
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Run the speechcmd benchmarks.")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, metavar="NAME", help=f"some of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--quick", action="store_true", help="few repetitions; prints results, writes nothing")
+    parser.add_argument("--train-recipe", metavar="OPTIONS", help="`speechcmd train` options to time (quote them)")
+    parser.add_argument("--train-steps", type=int, help="training steps to time per variant (default: 30)")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    RESULTS.mkdir(exist_ok=True)
+    for name in args.only or BENCHMARKS:
+        options = dict(settings[name])
+        if name == "training":
+            if args.train_recipe:
+                options["recipe"] = args.train_recipe
+            if args.train_steps:
+                options["steps"] = args.train_steps
+        started = time.perf_counter()
+        print(f"{name}: running ...", file=sys.stderr, flush=True)
+        result = run_benchmark(name, options)
+        print(f"{name}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        for measure, value, target, met in rows(result):
+            print(f"  {measure}: {value} {target} {met}", file=sys.stderr)
+        if not args.quick:
+            (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    if not args.quick:
+        print(f"wrote {write_readme().relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

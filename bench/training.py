@@ -1,0 +1,165 @@
+"""Training speed on the CPU: clips per second and epoch time, with and without the clip cache.
+
+The recipe is given as `speechcmd train` options (parsed by the same parser, so any recipe, e.g.
+the one in resources/models/README.md, can be timed); the default is the bundled model's shape
+(LSTM 128 x 2, batch 64, default augmentation) on the real clips in ../shared/data, or on a
+generated folder-per-label dataset where those are absent.
+
+"cached" is `Trainer` as it trains: each batch read from the decoded int16 `ClipCache`.
+"uncached" is the baseline the cache replaced: each batch's clips decoded from disk with
+`load_audio` at every step (written here, not in train/). Only `steps` steps are timed (after
+warm-up steps); the epoch time is extrapolated from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from bench.common import REAL_DATA
+
+DEFAULT_RECIPE = f"--data {REAL_DATA} --validation-fraction 0.15 --test-fraction 0.15 --hidden 128 --layers 2 --batch-size 64"
+
+
+def generate_dataset(root: Path, words=("yes", "no", "up", "down"), speakers: int = 12, clips_per_speaker: int = 6) -> Path:
+    """A folder-per-label dataset of 1 s tones (one pitch range per word), named like Speech Commands."""
+    rng = np.random.default_rng(0)
+    t = np.arange(16_000) / 16_000
+    for w, word in enumerate(words):
+        for s in range(speakers):
+            for n in range(clips_per_speaker):
+                frequency = 200 * (w + 1) + rng.uniform(-30, 30)
+                clip = 0.3 * np.sin(2 * np.pi * frequency * t) + rng.normal(0, 0.02, t.size)
+                path = root / word / f"spk{s:03d}_nohash_{n}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(str(path), clip.astype(np.float32), 16_000, subtype="PCM_16")
+    return root
+
+
+def parse_recipe(recipe: str) -> argparse.Namespace:
+    from train.cli import add_train_arguments
+
+    parser = argparse.ArgumentParser(prog="recipe")
+    add_train_arguments(parser)
+    return parser.parse_args(shlex.split(recipe))
+
+
+def build(args: argparse.Namespace):
+    """Dataset, TrainConfig and ModelConfig from parsed options, as `speechcmd train` builds them."""
+    from model.features import FeatureConfig
+    from model.network import ModelConfig
+    from train.augment import AugmentConfig
+    from train.data import build_dataset
+    from train.loop import TrainConfig
+
+    dataset = build_dataset(Path(args.data), args.labels, args.validation_fraction, args.test_fraction, args.split_salt, seed=args.seed)
+    augment = AugmentConfig(
+        time_shift_ms=args.time_shift_ms,
+        noise_probability=args.noise_probability if dataset.noise_files else 0.0,
+        noise_max_volume=args.noise_volume,
+        time_masks=args.time_masks,
+        freq_masks=args.freq_masks,
+        speed_range=args.speed,
+        volume_range=args.volume,
+    )
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
+        weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        clip_grad_norm=args.clip_grad, label_smoothing=args.label_smoothing, patience=args.patience,
+        seed=args.seed, device="cpu", amp=False, augment=augment,
+    )
+    model_config = ModelConfig(
+        cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, pooling=args.pooling,
+        features=FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels),
+    )
+    return dataset, config, model_config
+
+
+def uncached_trainer_class():
+    from model.audio import load_audio
+    from train.loop import Trainer
+
+    class DecodingTrainer(Trainer):
+        """Reads every batch's clips from disk with `load_audio`, as training did without a cache."""
+
+        def waveforms(self, rows: np.ndarray) -> torch.Tensor:
+            window = self.cache.samples.shape[1]
+            batch = np.zeros((len(rows), window), dtype=np.float32)
+            for k, row in enumerate(rows):
+                audio = load_audio(self.cache.clips[row].path, self.sample_rate)[:window]
+                batch[k, : len(audio)] = audio
+            return torch.from_numpy(batch).to(self.device)
+
+    return DecodingTrainer
+
+
+def _time_steps(trainer, steps: int, warmup_steps: int) -> dict:
+    real_steps = trainer.steps_per_epoch
+    trainer.steps_per_epoch = warmup_steps
+    trainer.train_epoch(0)
+    trainer.steps_per_epoch = steps
+    wall, cpu = time.perf_counter(), time.process_time()
+    trainer.train_epoch(1)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    trainer.steps_per_epoch = real_steps
+    clips = steps * trainer.config.batch_size
+    rows = np.arange(min(trainer.config.batch_size, len(trainer.rows["train"])))
+    read = time.perf_counter()
+    for _ in range(5):
+        trainer.waveforms(trainer.rows["train"][rows])
+    read = (time.perf_counter() - read) / 5
+    return {
+        "steps_timed": steps,
+        "seconds_per_step": round(wall / steps, 4),
+        "cpu_seconds_per_step": round(cpu / steps, 4),
+        "clips_per_second": round(clips / wall, 1),
+        "batch_read_ms": round(read * 1e3, 2),
+        "epoch_seconds_extrapolated": round(wall / steps * real_steps, 1),
+    }
+
+
+def run(options: dict) -> dict:
+    from model.network import SpeechCommandsModel
+    from train.download import default_cache_dir
+    from train.loop import Trainer
+
+    steps = options.get("steps", 30)
+    warmup_steps = options.get("warmup_steps", 3)
+    with tempfile.TemporaryDirectory(prefix="speechcmd-bench-") as temporary:
+        temporary = Path(temporary)
+        recipe = options.get("recipe")
+        if not recipe:
+            data = REAL_DATA if (REAL_DATA / "yes").is_dir() else generate_dataset(temporary / "data")
+            recipe = DEFAULT_RECIPE.replace(str(REAL_DATA), str(data))
+        args = parse_recipe(recipe)
+        dataset, config, model_config = build(args)
+        cache_dir = Path(options.get("cache_dir") or default_cache_dir() / "clips")
+        results = {}
+        for name, trainer_class in (("cached", Trainer), ("uncached", uncached_trainer_class())):
+            torch.manual_seed(config.seed)
+            model = SpeechCommandsModel(model_config, dataset.labels)
+            built = time.perf_counter()
+            trainer = trainer_class(model, dataset, config, temporary / name, cache_dir, progress=False)
+            built = time.perf_counter() - built
+            results[name] = _time_steps(trainer, steps, warmup_steps)
+            if name == "cached":
+                results[name]["cache_open_or_build_seconds"] = round(built, 2)
+                results[name]["cache_file"] = str(trainer.cache.path)
+            steps_per_epoch = trainer.steps_per_epoch
+    return {
+        "recipe": recipe,
+        "model_config": model_config.to_dict(),
+        "train_config": {"batch_size": config.batch_size, "optimizer": config.optimizer, "augment": vars(config.augment)},
+        "train_clips": len(dataset.splits["train"]),
+        "steps_per_epoch": steps_per_epoch,
+        "threads": torch.get_num_threads(),
+        "results": results,
+        "cache_speedup": round(results["cached"]["clips_per_second"] / results["uncached"]["clips_per_second"], 2),
+    }
