@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self.source_name: str | None = None
         self.last_update = None
         self.frames_drawn = 0  # redraws that showed a new window (the figure bench/gui_fps.py reports)
+        self.updates_skipped = 0  # windows scored but replaced by a newer one before they were drawn
         self.playing_audibly = False
         self.worker = RecognitionWorker()
         self.policy = DetectionPolicy(
@@ -179,8 +180,9 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         open_audio = QAction("Open &audio…", self, shortcut=QKeySequence.Open, triggered=self.open_file_dialog)
         open_model = QAction("Open &model…", self, shortcut="Ctrl+M", triggered=self.open_model_dialog)
+        stop = QAction("&Stop listening or playing", self, shortcut="Esc", triggered=self.stop)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.Quit, triggered=self.close)
-        for action in (open_audio, open_model):
+        for action in (open_audio, open_model, stop):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
@@ -459,6 +461,7 @@ class MainWindow(QMainWindow):
     def redraw(self) -> None:
         """Draw what the worker produced since the last frame; called by the ~30 Hz timer."""
         snapshot = self.worker.take()
+        self.updates_skipped += snapshot.skipped_updates
         if snapshot.error:
             self.show_message(snapshot.error)
             self.stop()

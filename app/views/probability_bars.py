@@ -27,7 +27,7 @@ class ProbabilityBars(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(80, 160, 255), name="this window")
         self.averaged = pg.ScatterPlotItem(symbol="_", size=22, pen=pg.mkPen("y", width=3), brush="y", name="averaged (detector input)")
         self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((255, 90, 90), style=pg.QtCore.Qt.DashLine),
-                                              label="threshold", labelOpts={"position": 0.93, "color": (255, 90, 90)})  # fmt: skip
+                                              label="threshold", labelOpts={"position": 0.1, "anchors": [(0, 1), (0, 1)], "color": (255, 90, 90)})  # fmt: skip
         self.plot.addItem(self.bars)
         self.plot.addItem(self.averaged)
         self.plot.addItem(self.threshold_line)

@@ -31,11 +31,14 @@ class SaturationView(HeatMap):
         self.setToolTip(f"Per unit: fraction of the window's frames with the gate < {LOW} (shut) or > {HIGH} (open).")
         self.summary = ""
         self.summary_label = self.addLabel("", row=1, col=0, colspan=2, size="8pt")
-        self.plot.getAxis("left").setWidth(95)
+        # pyqtgraph drops tick labels that crowd the axis; these six must all show.
+        axis = self.plot.getAxis("left")
+        axis.setStyle(textFillLimits=[(0, 1.0)])
+        axis.setWidth(85)  # room for "output > 0.9"; labels that do not fit are not drawn at all
 
     def set_model(self, gate_names, hidden_size: int) -> None:
         gates = [name for name in gate_names if name.endswith("_gate")]
-        self.row_names = [f"{name.replace('_', ' ')} {side}" for name in gates for side in (f"< {LOW}", f"> {HIGH}")]
+        self.row_names = [f"{name.split('_')[0]} {side}" for name in gates for side in (f"< {LOW}", f"> {HIGH}")]
         self.set_extent(0, hidden_size, 0, len(self.row_names))
         ticks = [(i + 0.5, name) for i, name in enumerate(self.row_names)]
         self.plot.getAxis("left").setTicks([ticks])
@@ -46,10 +49,10 @@ class SaturationView(HeatMap):
         rows = [fraction for low, high in saturation.values() for fraction in (low, high)]
         if rows:
             self.set_data(np.stack(rows))
-            self.summary = "   ".join(
-                f"{name.split('_')[0]}: {low.mean():.0%} shut, {high.mean():.0%} open" for name, (low, high) in saturation.items()
+            self.summary = ", ".join(
+                f"{name.split('_')[0]} {100 * low.mean():.0f}/{100 * high.mean():.0f}" for name, (low, high) in saturation.items()
             )
-            self.summary_label.setText(f"all units: {self.summary}")
+            self.summary_label.setText(f"mean % of frames shut/open: {self.summary}")
 
     def describe(self, row: int, column: int) -> str:
         return f"{self.row_names[row]}, unit {column}: {self.data[row, column]:.0%} of frames"
