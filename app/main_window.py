@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
             suppression_seconds=float(settings.value("detection/suppression", DetectionPolicy.suppression_seconds)),
         )
         self._scan_token = 0
-        self._scan_results = _ScanResults()
+        self._scan_results = _ScanResults(self)
         self._scan_results.done.connect(self._scan_finished)
         self.setWindowTitle("speechcmd: spoken commands and the LSTM's gates")
         self.setAcceptDrops(True)
@@ -327,6 +327,8 @@ class MainWindow(QMainWindow):
     # ---- sources --------------------------------------------------------------------------------
 
     def refresh_devices(self, rescan: bool = False) -> None:
+        if rescan and isinstance(self.worker.source, MicrophoneSource):
+            self.stop()  # re-scanning restarts PortAudio, which would pull the stream from under us
         self.device_combo.clear()
         try:
             devices = audio_backend.input_devices(refresh=rescan)
@@ -429,7 +431,12 @@ class MainWindow(QMainWindow):
 
         def scan():
             detections = Classifier(model, policy=policy).scan([samples])
-            self._scan_results.done.emit(token, detections)
+            try:
+                results.done.emit(token, detections)
+            except RuntimeError:
+                pass  # the window was closed while scanning
+
+        results = self._scan_results
 
         threading.Thread(target=scan, name="timeline-scan", daemon=True).start()
 

@@ -263,10 +263,14 @@ def test_threshold_model_and_layout_are_remembered_between_runs(make_window, set
 
 
 class FakeSoundDevice:
-    """Just enough of the sounddevice module: one stereo microphone that only runs at 48 kHz."""
+    """Just enough of the sounddevice module: a speaker, a 16 kHz mono microphone and a 48 kHz stereo one."""
 
     def __init__(self):
-        self.devices = [{"name": "USB mic", "max_input_channels": 2, "default_samplerate": 48_000.0}]
+        self.devices = [
+            {"name": "Speaker", "max_input_channels": 0, "default_samplerate": 48_000.0},
+            {"name": "Built-in mic", "max_input_channels": 1, "default_samplerate": 16_000.0},
+            {"name": "USB mic", "max_input_channels": 2, "default_samplerate": 48_000.0},
+        ]
         self.stream = None
 
     def query_devices(self):
@@ -279,7 +283,7 @@ class FakeSoundDevice:
         pass
 
     def check_input_settings(self, device, channels, samplerate, dtype):
-        if samplerate != 48_000:
+        if samplerate != self.devices[device]["default_samplerate"]:
             raise ValueError("Invalid sample rate")
 
     def InputStream(self, **kwargs):
@@ -319,10 +323,23 @@ def stereo_48k(seconds: float) -> np.ndarray:
     return np.stack([left, 0.5 * left], axis=1)
 
 
+def choose_device(window, name: str) -> None:
+    names = [window.device_combo.itemData(i).name for i in range(window.device_combo.count())]
+    window.device_combo.setCurrentIndex(names.index(name))
+
+
+def test_the_device_picker_lists_input_devices_only(make_window, fake_microphone):
+    window = make_window()
+    names = [window.device_combo.itemText(i) for i in range(window.device_combo.count())]
+    assert len(names) == 2 and names[0].startswith("Built-in mic") and names[1].startswith("USB mic")
+    assert window.listen_button.isEnabled()
+
+
 def test_a_48khz_stereo_microphone_is_mixed_down_and_resampled_to_16khz(make_window, fake_microphone):
     window = make_window()
-    assert window.device_combo.currentData().name == "USB mic"
+    choose_device(window, "USB mic")
     assert window.start_microphone(), window.message.text()
+    assert window.worker.source.microphone.sample_rate == 48_000
     for _ in range(15):  # 1.5 s in 100 ms callbacks
         fake_microphone.feed(stereo_48k(0.1))
     window.worker.step()
@@ -333,8 +350,17 @@ def test_a_48khz_stereo_microphone_is_mixed_down_and_resampled_to_16khz(make_win
     assert window.message.text() == ""
 
 
+def test_the_chosen_microphone_is_remembered_between_runs(make_window, fake_microphone):
+    window = make_window()
+    choose_device(window, "USB mic")
+    window.start_microphone()
+    window.close()
+    assert make_window().device_combo.currentData().name == "USB mic"
+
+
 def test_an_unplugged_microphone_gives_a_message_and_listening_recovers(make_window, fake_microphone, speech_file):
     window = make_window()
+    choose_device(window, "USB mic")
     window.start_microphone()
     fake_microphone.feed(stereo_48k(0.5))
     fake_microphone.stream.kwargs["finished_callback"]()  # PortAudio: the stream ended by itself
@@ -351,6 +377,7 @@ def test_an_unplugged_microphone_gives_a_message_and_listening_recovers(make_win
 
 def test_an_input_overflow_is_reported_and_listening_goes_on(make_window, fake_microphone):
     window = make_window()
+    choose_device(window, "USB mic")
     window.start_microphone()
     fake_microphone.feed(stereo_48k(0.2), overflow=True)
     window.worker.step()
@@ -382,3 +409,13 @@ def test_without_portaudio_the_window_says_so_and_file_mode_still_works(make_win
     assert "PortAudio" in window.message.text() and "audio files still works" in window.message.text()
     play_through(window, speech_file)
     assert window.last_update is not None
+
+
+def test_a_microphone_that_goes_silent_without_notice_is_reported(make_window, fake_microphone, monkeypatch):
+    monkeypatch.setattr(audio_backend, "STALL_SECONDS", 0.0)  # no callbacks at all from now on
+    window = make_window()
+    choose_device(window, "USB mic")
+    window.start_microphone()
+    window.worker.step()
+    window.redraw()
+    assert "delivers no audio" in window.message.text() and window.worker.source is None
