@@ -1,0 +1,111 @@
+"""Datasets: labels from folders, speaker-disjoint deterministic splits, official lists honoured."""
+
+import numpy as np
+import pytest
+
+from train.data import (
+    SILENCE,
+    UNKNOWN,
+    ClipCache,
+    DatasetError,
+    build_dataset,
+    resolve_labels,
+    scan_folder,
+    speaker_of,
+)
+from tests.conftest import tone, write_wav
+
+WORDS = ["yes", "no", "up", "cat"]
+
+
+def make_folder(root, speakers=30, clips_per_speaker=2, words=WORDS, noise=True):
+    rng = np.random.default_rng(0)
+    for w, word in enumerate(words):
+        for s in range(speakers):
+            for n in range(clips_per_speaker):
+                samples = tone(200 + 150 * w, 1.0, amplitude=0.3) + rng.normal(0, 0.01, 16_000).astype(np.float32)
+                write_wav(root / word / f"spk{s:03d}{word[0]}_nohash_{n}.wav", samples)
+    if noise:
+        write_wav(root / "_background_noise_" / "white.wav", rng.normal(0, 0.1, 48_000).astype(np.float32))
+    return root
+
+
+def test_speaker_is_the_part_before_nohash():
+    from pathlib import Path
+
+    assert speaker_of(Path("yes/0a7c2a8d_nohash_1.wav")) == "0a7c2a8d"
+    assert speaker_of(Path("_unknown_/bed_0a7c2a8d_nohash_0.wav")) == "0a7c2a8d"
+    assert speaker_of(Path("mine/recording3.wav")) == "recording3"
+
+
+def test_label_sets():
+    assert resolve_labels("12", []) == [SILENCE, UNKNOWN, "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+    assert resolve_labels("35", ["yes", "cat", "_unknown_"]) == [SILENCE, "cat", "yes"]
+    assert resolve_labels("yes, no,_unknown_", []) == ["yes", "no", UNKNOWN]
+    with pytest.raises(DatasetError):
+        resolve_labels("yes", [])
+
+
+def test_words_outside_the_label_set_become_unknown(tmp_path):
+    dataset = build_dataset(make_folder(tmp_path), "yes,no,_unknown_", 0.2, 0.2)
+    words = {clip.word for items in dataset.splits.values() for clip, y in items if dataset.labels[y] == UNKNOWN}
+    assert words == {"up", "cat"}
+
+
+def test_splits_are_speaker_disjoint_and_cover_every_label(tmp_path):
+    dataset = build_dataset(make_folder(tmp_path), "yes,no,up,cat", 0.2, 0.2)
+    train, validation, test = (dataset.speakers(name) for name in ("train", "validation", "test"))
+    assert not (train & validation) and not (train & test) and not (validation & test)
+    for name, counts in dataset.counts().items():
+        assert set(counts) == {"yes", "no", "up", "cat"}, name
+
+
+def test_splits_are_deterministic_and_the_salt_changes_them(tmp_path):
+    root = make_folder(tmp_path)
+    first = build_dataset(root, "yes,no,up,cat", 0.2, 0.2)
+    again = build_dataset(root, "yes,no,up,cat", 0.2, 0.2)
+    salted = build_dataset(root, "yes,no,up,cat", 0.2, 0.2, salt="other")
+    assert first.speakers("test") == again.speakers("test")
+    assert first.speakers("test") != salted.speakers("test")
+
+
+def test_fractions_are_respected_roughly(tmp_path):
+    dataset = build_dataset(make_folder(tmp_path, speakers=100, clips_per_speaker=1), "yes,no,up,cat", 0.1, 0.3)
+    total = sum(len(items) for items in dataset.splits.values())
+    assert 0.2 < len(dataset.splits["test"]) / total < 0.4
+    assert 0.03 < len(dataset.splits["validation"]) / total < 0.2
+
+
+def test_official_list_files_are_honoured(tmp_path):
+    root = make_folder(tmp_path, speakers=5, clips_per_speaker=1)
+    (root / "validation_list.txt").write_text("yes/spk000y_nohash_0.wav\n")
+    (root / "testing_list.txt").write_text("no/spk001n_nohash_0.wav\nup/spk002u_nohash_0.wav\n")
+    dataset = build_dataset(root, "yes,no,up,cat")
+    assert dataset.split_rule == "official lists"
+    assert [c.path.name for c, _ in dataset.splits["validation"]] == ["spk000y_nohash_0.wav"]
+    assert sorted(c.path.name for c, _ in dataset.splits["test"]) == ["spk001n_nohash_0.wav", "spk002u_nohash_0.wav"]
+
+
+def test_background_noise_is_not_a_word(tmp_path):
+    dataset = build_dataset(make_folder(tmp_path), "35", 0.2, 0.2)
+    assert "_background_noise_" not in dataset.labels and len(dataset.noise_files) == 1
+
+
+def test_a_missing_or_empty_folder_is_one_sentence(tmp_path):
+    with pytest.raises(DatasetError, match="no such dataset folder"):
+        build_dataset(tmp_path / "nope")
+    (tmp_path / "yes").mkdir()
+    with pytest.raises(DatasetError, match="no audio files"):
+        build_dataset(tmp_path)
+
+
+def test_clip_cache_decodes_once_and_pads_to_one_second(tmp_path):
+    root = make_folder(tmp_path / "data", speakers=2, clips_per_speaker=1, words=["yes"], noise=False)
+    write_wav(root / "yes" / "short_nohash_0.wav", tone(440, 0.5))
+    clips = scan_folder(root)
+    cache = ClipCache(clips, tmp_path / "cache", progress=False)
+    assert cache.samples.shape == (3, 16_000) and cache.samples.dtype == np.int16
+    short = [k for k, c in enumerate(clips) if c.path.name.startswith("short")][0]
+    assert np.abs(cache.samples[short, 8_000:]).max() == 0 and np.abs(cache.samples[short, :8_000]).max() > 10_000
+    mtime = cache.path.stat().st_mtime_ns
+    assert ClipCache(clips, tmp_path / "cache", progress=False).path.stat().st_mtime_ns == mtime

@@ -1,0 +1,114 @@
+"""Training end to end: `speechcmd train` learns, resumes exactly, and `evaluate` reports."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from app.cli import main
+from model.checkpoint import load_model, read_checkpoint
+from model.network import ModelConfig, SpeechCommandsModel
+from tests.test_data import make_folder
+from train.data import build_dataset
+from train.loop import Trainer, TrainConfig
+
+FAST = ["--epochs", "3", "--hidden", "16", "--layers", "1", "--batch-size", "16", "--quiet", "--warmup-epochs", "0"]
+
+
+@pytest.fixture(scope="module")
+def tone_words(tmp_path_factory):
+    """Four 'words' that are tones of different pitch, 30 speakers each: learnable in seconds."""
+    return make_folder(tmp_path_factory.mktemp("tones"), speakers=30, clips_per_speaker=1)
+
+
+def train_cli(capsys, data, out, *extra):
+    code = main(["train", "--data", str(data), "--labels", "yes,no,up,_unknown_", "--out", str(out),
+                 "--cache-dir", str(out.parent / "cache"), *FAST, *map(str, extra)])
+    return code, capsys.readouterr()
+
+
+def test_train_learns_generated_words_and_writes_its_run_folder(tmp_path, capsys, tone_words):
+    code, (out, err) = train_cli(capsys, tone_words, tmp_path / "run", "--epochs", 8, "--lr", 0.01)
+    assert code == 0, err
+    run = tmp_path / "run"
+    for name in ("best.pt", "last.pt", "metrics.jsonl", "learning_curves.png", "confusion.png", "test_report.json"):
+        assert (run / name).is_file(), name
+    model = load_model(run / "best.pt")
+    assert model.labels == ["yes", "no", "up", "_unknown_"]
+    assert model.metadata["test_accuracy"] > 0.6  # chance is 0.25
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 8
+    assert "accuracy" in out and "confusion" in out
+
+
+def test_evaluate_reports_accuracy_per_class_and_confusion_as_json(tmp_path, capsys, tone_words):
+    train_cli(capsys, tone_words, tmp_path / "run", "--epochs", 8, "--lr", 0.01)
+    code = main(["evaluate", "--model", str(tmp_path / "run" / "best.pt"), "--data", str(tone_words), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(result) == {"accuracy", "n", "per_class", "confusion"}
+    assert result["n"] == 120 and result["accuracy"] > 0.6
+    assert result["confusion"]["labels"] == ["yes", "no", "up", "_unknown_"]
+    assert np.array(result["confusion"]["matrix"]).sum() == 120
+    assert set(result["per_class"]["yes"]) == {"precision", "recall", "support"}
+
+
+def _trainer(dataset, run_dir, cache_dir, epochs):
+    torch.manual_seed(0)
+    model = SpeechCommandsModel(ModelConfig(hidden_size=8, num_layers=1), dataset.labels)
+    config = TrainConfig(epochs=epochs, batch_size=16, warmup_epochs=0, seed=3)
+    return Trainer(model, dataset, config, run_dir, cache_dir, progress=False)
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, tone_words):
+    dataset = build_dataset(tone_words, "yes,no,up,_unknown_", 0.2, 0.2)
+    straight = _trainer(dataset, tmp_path / "straight", tmp_path / "cache", epochs=3)
+    straight.fit()
+
+    interrupted = _trainer(dataset, tmp_path / "split", tmp_path / "cache", epochs=3)
+    train_epoch = interrupted.train_epoch
+
+    def ctrl_c_in_third_epoch(epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return train_epoch(epoch)
+
+    interrupted.train_epoch = ctrl_c_in_third_epoch
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    assert (tmp_path / "split" / "interrupted.pt").is_file()
+    resumed = _trainer(dataset, tmp_path / "split", tmp_path / "cache", epochs=3)
+    resumed.resume(tmp_path / "split" / "last.pt")
+    resumed.fit()
+
+    a = read_checkpoint(tmp_path / "straight" / "last.pt")["state_dict"]
+    b = read_checkpoint(tmp_path / "split" / "last.pt")["state_dict"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+    assert [h["validation_accuracy"] for h in straight.history] == [h["validation_accuracy"] for h in resumed.history]
+
+
+def test_same_seed_same_model(tmp_path, capsys, tone_words):
+    train_cli(capsys, tone_words, tmp_path / "a", "--epochs", 2)
+    train_cli(capsys, tone_words, tmp_path / "b", "--epochs", 2)
+    a = read_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
+    b = read_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_training_settings_are_one_sentence(tmp_path, capsys, tone_words):
+    code, (_, err) = train_cli(capsys, tone_words, tmp_path / "run", "--validation-fraction", 0.9)
+    assert code == 2 and "fractions" in err
+    code = main(["train", "--data", str(tmp_path / "missing"), "--quiet"])
+    assert code == 2 and "no such dataset folder" in capsys.readouterr().err
+
+
+@pytest.mark.real_data
+def test_short_run_on_real_clips_clearly_beats_chance(tmp_path, capsys, speech_commands_dir):
+    code, (out, err) = train_cli(
+        capsys, speech_commands_dir, tmp_path / "run", "--labels", "yes,no", "--epochs", 8,
+        "--hidden", 32, "--batch-size", 32, "--lr", 0.005, "--validation-fraction", 0.15, "--test-fraction", 0.15,
+    )
+    assert code == 0, err
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert max(h["validation_accuracy"] for h in history) > 0.7  # chance: 0.5 (yes and no are balanced)
