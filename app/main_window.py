@@ -14,6 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -59,11 +60,20 @@ class _ScanResults(QObject):
     done = Signal(int, object)
 
 
+def remembered_policy(settings: QSettings) -> DetectionPolicy:
+    """The detection policy with the threshold and suppression last set in the window."""
+    try:
+        return DetectionPolicy(
+            threshold=float(settings.value("detection/threshold", DetectionPolicy.threshold)),
+            suppression_seconds=float(settings.value("detection/suppression", DetectionPolicy.suppression_seconds)),
+        )
+    except (TypeError, ValueError):  # a hand-edited or damaged settings file
+        return DetectionPolicy()
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings, model_path: str | None = None, start_worker: bool = True):
         super().__init__()
-        import torch
-
         # One thread for the model: on a small machine a second torch thread fights the GUI and
         # other processes for the cores and makes each window ~10x slower, not faster.
         torch.set_num_threads(1)
@@ -75,10 +85,7 @@ class MainWindow(QMainWindow):
         self.updates_skipped = 0  # windows scored but replaced by a newer one before they were drawn
         self.playing_audibly = False
         self.worker = RecognitionWorker()
-        self.policy = DetectionPolicy(
-            threshold=float(settings.value("detection/threshold", DetectionPolicy.threshold)),
-            suppression_seconds=float(settings.value("detection/suppression", DetectionPolicy.suppression_seconds)),
-        )
+        self.policy = remembered_policy(settings)
         self._scan_token = 0
         self._scan_results = _ScanResults(self)
         self._scan_results.done.connect(self._scan_finished)
@@ -91,7 +98,11 @@ class MainWindow(QMainWindow):
         self.resize(1440, 900)
         self._restore_layout()
         self.refresh_devices()
-        self.load_model(model_path if model_path else (settings.value("model/path") or None), remember=model_path is not None)
+        remembered = settings.value("model/path") or None
+        if model_path is not None:
+            self.load_model(model_path)
+        elif not (remembered and Path(remembered).is_file() and self.load_model(remembered)):
+            self.load_model(None, remember=False)  # the bundled model
         self.redraw_timer = QTimer(self)
         self.redraw_timer.setInterval(REDRAW_MS)
         self.redraw_timer.timeout.connect(self.redraw)

@@ -46,7 +46,7 @@ def save_png(widget, path: Path) -> None:
     print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
 
 
-def play_until_word(window, path, after: float = 1.55, patience: float = 0.5) -> None:
+def play_until_word(window, path, after: float = 1.55, patience: float = 0.3) -> None:
     """Play `path` synchronously until `after` seconds, longer (by up to `patience`) if no word was detected yet."""
     from PySide6.QtWidgets import QApplication
 

@@ -38,7 +38,6 @@ def gate_title(name: str, cell: str = "lstm") -> str:
 
 
 class GateHeatmaps(QWidget):
-    COLUMNS = 3
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -57,6 +56,7 @@ class GateHeatmaps(QWidget):
             heatmap.setParent(None)
             heatmap.deleteLater()
         self.maps = {}
+        columns = 3 if len(gate_names) > 4 else 2  # LSTM: 3 x 2, GRU: 2 x 2
         for index, name in enumerate(gate_names):
             levels, colormap, scale = gate_scale(name)
             heatmap = HeatMap(gate_title(name, cell), levels, colormap, TIME_LABEL, "unit", scale)
@@ -68,7 +68,7 @@ class GateHeatmaps(QWidget):
             heatmap.set_extent(-window_seconds, 0.0, 0, hidden_size)
             heatmap.hovered.connect(self.readout.setText)
             self.maps[name] = heatmap
-            self._grid.addWidget(heatmap, index // self.COLUMNS, index % self.COLUMNS)
+            self._grid.addWidget(heatmap, index // columns, index % columns)
 
     def set_layer(self, layer: int) -> None:
         self.layer = layer

@@ -15,7 +15,7 @@ FRESH_SECONDS = 1.5
 class WordView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.word = QLabel("…")
+        self.word = QLabel("—")
         font = QFont()
         font.setPointSize(36)
         font.setBold(True)
@@ -42,7 +42,7 @@ class WordView(QWidget):
 
     def clear(self) -> None:
         self.detection = None
-        self.word.setText("…")
+        self.word.setText("—")
         self._set_fresh(True)
 
     def _set_fresh(self, fresh: bool) -> None:
