@@ -419,3 +419,27 @@ def test_a_microphone_that_goes_silent_without_notice_is_reported(make_window, f
     window.worker.step()
     window.redraw()
     assert "delivers no audio" in window.message.text() and window.worker.source is None
+
+
+def test_file_open_model_menu_loads_the_chosen_checkpoint(make_window, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    torch.manual_seed(2)
+    other = save_checkpoint(tmp_path / "chosen.pt", SpeechCommandsModel(ModelConfig(hidden_size=12, num_layers=1), LABELS_12))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(other), ""))
+    window = make_window()
+    action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "Open &model…")
+    action.trigger()
+    assert window.model.config.hidden_size == 12 and "chosen.pt" in window.model_label.text()
+
+
+def test_dropping_a_file_on_the_window_plays_it(make_window, speech_file):
+    from PySide6.QtCore import QMimeData, QUrl, Qt
+    from PySide6.QtGui import QDropEvent
+
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(speech_file))])
+    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(event)
+    assert window.source_name == speech_file.name and "playing" in window.source_label.text()
