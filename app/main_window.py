@@ -8,6 +8,7 @@ the window keeps running and file mode keeps working.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -522,7 +523,23 @@ def default_settings() -> QSettings:
     return QSettings("speechcmd", "speechcmd")
 
 
+def display_problem() -> str | None:
+    """Why Qt could not open a window here, in one sentence, or None when it can."""
+    if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set); run it in a desktop session, "
+        "or under `xvfb-run -a` for a virtual one."
+    )
+
+
 def run_app(model_path: str | None = None, files: list[str] | tuple = ()) -> int:
+    problem = display_problem()
+    if problem:
+        print(f"speechcmd gui: {problem}", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("speechcmd")
     app.setOrganizationName("speechcmd")

@@ -443,3 +443,13 @@ def test_dropping_a_file_on_the_window_plays_it(make_window, speech_file):
     event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     window.dropEvent(event)
     assert window.source_name == speech_file.name and "playing" in window.source_label.text()
+
+
+def test_without_a_display_the_gui_command_says_so_instead_of_aborting(monkeypatch, capsys):
+    from app.main_window import run_app
+
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert run_app() == 2
+    assert "no display found" in capsys.readouterr().err
