@@ -16,7 +16,6 @@ import torch
 from PySide6.QtCore import QPointF, QSettings
 
 from app import audio_backend
-from app.audio_backend import AudioBackendError
 from app.main_window import MainWindow
 from app.views.saturation_view import gate_saturation
 from model.checkpoint import BUNDLED_MODEL, load_model, save_checkpoint
@@ -250,13 +249,17 @@ def test_a_dropped_audio_file_plays_and_a_dropped_model_loads(make_window, speec
 
 
 def test_threshold_model_and_layout_are_remembered_between_runs(make_window, settings, tmp_path, tiny_checkpoint):
+    from PySide6.QtWidgets import QDockWidget
+
     window = make_window()
     window.threshold_spin.setValue(0.45)
+    window.findChild(QDockWidget, "timeline").hide()
     window.close()
     again = make_window(model_path=None)  # no --model: the last one used comes back
     assert again.threshold_spin.value() == pytest.approx(0.45)
     assert Path(again.model.metadata["path"]).resolve() == Path(tiny_checkpoint).resolve()
-    assert settings.value("window/state") is not None
+    assert again.findChild(QDockWidget, "timeline").isHidden()
+    assert again.findChild(QDockWidget, "mfcc").isVisible()
 
 
 # ---- microphone and its failures --------------------------------------------------------------------
