@@ -382,7 +382,9 @@ class MainWindow(QMainWindow):
             self.show_message(str(error))
             self.listen_button.setChecked(False)
             return False
-        self._start_source(source, f"listening to {device.name}")
+        if not self._start_source(source, f"listening to {device.name}"):
+            self.listen_button.setChecked(False)
+            return False
         self.listen_button.setChecked(True)
         self.listen_button.setText("Stop")
         self.settings.setValue("input/device", device.name)
@@ -396,7 +398,8 @@ class MainWindow(QMainWindow):
         except AudioError as error:
             self.show_message(str(error))
             return False
-        self._start_source(source, f"playing {source.name}")
+        if not self._start_source(source, f"playing {source.name}"):
+            return False
         self.playing_audibly = paced and audio_backend.play(source.samples)
         if paced and not self.playing_audibly:
             self.source_label.setText(f"playing {source.name} silently (no audio output device)")
@@ -420,11 +423,11 @@ class MainWindow(QMainWindow):
         self.listen_button.setText("Listen")
         self.source_label.setText("idle")
 
-    def _start_source(self, source, description: str) -> None:
+    def _start_source(self, source, description: str) -> bool:
         if self.model is None:
             source.close()
             self.show_message("No model loaded; use File > Open model… first.")
-            return
+            return False
         self.worker.set_source(source)
         self.source_name = source.name
         self.word_view.clear()
@@ -434,6 +437,7 @@ class MainWindow(QMainWindow):
         self.source_label.setText(description)
         if self.has_message():
             self.clear_message()
+        return True
 
     def _scan(self, source: FileSource) -> None:
         """Scan a whole recording for the timeline, on a thread (the same policy as `classify`)."""

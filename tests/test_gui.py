@@ -456,3 +456,16 @@ def test_without_a_display_the_gui_command_says_so_instead_of_aborting(monkeypat
     monkeypatch.setattr("sys.platform", "linux")
     assert run_app() == 2
     assert "no display found" in capsys.readouterr().err
+
+
+def test_without_any_model_the_window_opens_and_says_how_to_load_one(make_window, monkeypatch, tmp_path, speech_file):
+    import app.main_window as main_window
+
+    def no_bundled_model(path=None, device="cpu"):
+        return load_model(path or tmp_path / "missing.pt", device)
+
+    monkeypatch.setattr(main_window, "load_model", no_bundled_model)
+    window = make_window(model_path=None)
+    assert window.model is None and "Open model" in window.message.text()
+    assert not window.open_file(speech_file)
+    assert "No model loaded" in window.message.text()
