@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "speech_commands_12"
-DEFAULT_CLIP = DATA / "yes" / "0bac8a71_nohash_0.wav"
+DEFAULT_CLIP = DATA / "yes" / "0cb74144_nohash_3.wav"
 DOCS = ROOT / "docs"
 SIZE = (1440, 900)
 
@@ -37,6 +37,7 @@ def ensure_display() -> None:
 
 def save_png(widget, path: Path) -> None:
     """Grab the window; quantized to 256 colours (when Pillow is there) to keep the file small."""
+    widget.fps_label.clear()  # synchronous playback: the live rate means nothing here
     widget.grab().save(str(path))
     try:
         from PIL import Image
@@ -46,7 +47,7 @@ def save_png(widget, path: Path) -> None:
     print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
 
 
-def play_until_word(window, path, after: float = 1.55, patience: float = 0.3) -> None:
+def play_until_word(window, path, after: float = 1.5, patience: float = 0.3) -> None:
     """Play `path` synchronously until `after` seconds, longer (by up to `patience`) if no word was detected yet."""
     from PySide6.QtWidgets import QApplication
 

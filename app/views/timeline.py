@@ -16,7 +16,7 @@ class Timeline(pg.PlotWidget):
         self.plot.hideAxis("left")
         self.plot.setMouseEnabled(True, False)
         self.plot.hideButtons()
-        self.plot.setYRange(0, 1.4, padding=0)
+        self.plot.setYRange(0, 1.0, padding=0)
         self.playhead = pg.InfiniteLine(angle=90, pen=pg.mkPen("w", width=2))
         self.plot.addItem(self.playhead)
         self.detections: list[Detection] = []
@@ -39,14 +39,14 @@ class Timeline(pg.PlotWidget):
             self.plot.setTitle(f"Timeline of {name}: {len(detections)} command(s) found", size="9pt")
         if detections:
             bars = pg.BarGraphItem(
-                x0=[d.start for d in detections], x1=[d.end for d in detections], y0=0.1, height=0.6,
+                x0=[d.start for d in detections], x1=[d.end for d in detections], y0=0.05, height=0.45,
                 brush=(80, 160, 255, 120), pen=(80, 160, 255),
             )  # fmt: skip
             self.plot.addItem(bars)
             self._items.append(bars)
         for d in detections:
-            text = pg.TextItem(f"{d.label} {d.score:.0%}", anchor=(0.5, 1.0), color="w")
-            text.setPos((d.start + d.end) / 2, 1.35)
+            text = pg.TextItem(f"{d.label}\n{d.score:.0%}", anchor=(0.5, 1.0), color="w")
+            text.setPos((d.start + d.end) / 2, 0.55)  # just above its bar
             self.plot.addItem(text)
             self._items.append(text)
 
