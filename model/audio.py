@@ -17,6 +17,9 @@ import soxr
 from model import SAMPLE_RATE
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au")
+# Below this no speech survives, and a damaged header claiming a few Hz would make a small file
+# hours long to resample and scan.
+MIN_SAMPLE_RATE = 4_000
 
 
 class AudioError(ValueError):
@@ -41,15 +44,26 @@ def _open(path: str | Path) -> sf.SoundFile:
     if handle.frames == 0:
         handle.close()
         raise AudioError(f"{path}: contains no audio samples; record or export it again.")
+    if handle.samplerate < MIN_SAMPLE_RATE:
+        rate = handle.samplerate
+        handle.close()
+        raise AudioError(
+            f"{path}: its sample rate of {rate} Hz is too low for speech (at least {MIN_SAMPLE_RATE} Hz); "
+            "the header may be damaged."
+        )
     return handle
 
 
 def _to_mono(block: np.ndarray, path: Path) -> np.ndarray:
-    """(frames, channels) -> (frames,), refusing NaN/Inf that would poison every feature."""
+    """(frames, channels) -> (frames,) in [-1, 1], refusing NaN/Inf that would poison every feature.
+
+    Float files may hold samples beyond full scale; they are clipped as playback (and the training
+    cache) would clip them, since values near the float32 limit overflow the MFCC power spectrum.
+    """
     mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
     if not np.isfinite(mono).all():
         raise AudioError(f"{path}: contains NaN or infinite samples; the file is corrupt.")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return np.clip(mono, -1.0, 1.0, dtype=np.float32)
 
 
 def audio_duration(path: str | Path) -> float:
