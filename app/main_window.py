@@ -9,6 +9,7 @@ the window keeps running and file mode keeps working.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -548,6 +549,9 @@ def run_app(model_path: str | None = None, files: list[str] | tuple = ()) -> int
     app.setApplicationName("speechcmd")
     app.setOrganizationName("speechcmd")
     window = MainWindow(default_settings(), model_path)
+    # Ctrl+C in the terminal closes the window properly (settings saved); Python sees the signal
+    # because the redraw timer hands control back to the interpreter 30 times a second.
+    signal.signal(signal.SIGINT, lambda *args: window.close())
     window.show()
     if files:
         window.open_file(files[0])
