@@ -88,6 +88,8 @@ def read_checkpoint(path: str | Path) -> dict:
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: this is a PyTorch file but not a speechcmd model; use a file saved by `speechcmd train`.")
+    if not isinstance(data.get("format_version", 0), int):
+        raise CheckpointError(f"{path}: its format version is not a number; the model file is damaged.")
     if data.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: saved by a newer speechcmd (format {data.get('format_version')}); upgrade speechcmd to load it."
@@ -95,6 +97,8 @@ def read_checkpoint(path: str | Path) -> dict:
     for key in ("config", "labels", "state_dict"):
         if key not in data:
             raise CheckpointError(f"{path}: the model file has no {key!r}; it is incomplete or damaged.")
+    if not isinstance(data.get("metadata", {}), dict):
+        raise CheckpointError(f"{path}: its 'metadata' is not a dictionary; the model file is damaged.")
     return data
 
 
@@ -110,6 +114,10 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
         detail = _first_line(error, 200)
         raise CheckpointError(f"{path}: the model file does not match this version of speechcmd ({detail}).") from None
+    if not all(tensor.isfinite().all() for tensor in model.state_dict().values()):
+        raise CheckpointError(f"{path}: holds NaN or infinite weights (its training diverged); use another model file.")
+    if not (model.frontend.std > 0).all():
+        raise CheckpointError(f"{path}: its feature normalization has a zero spread; the model file is damaged.")
     return model.eval()
 
 
