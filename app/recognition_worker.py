@@ -88,6 +88,11 @@ class RecognitionWorker:
             )
         return snapshot
 
+    def peek(self) -> Snapshot:
+        """What `take` would return, left in place: for tests and scripts that drive time by hand."""
+        with self._mailbox_lock:
+            return self._mailbox
+
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="recognition", daemon=True)

@@ -57,7 +57,7 @@ def play_until_word(window, path, after: float = 1.5, patience: float = 0.3) -> 
     detected = False
     while window.worker.source is not None:
         window.worker.step()
-        box = window.worker._mailbox
+        box = window.worker.peek()
         detected = detected or bool(box.detections)
         time = box.update.time if box.update is not None else 0.0
         if time >= after + patience or (time >= after and detected):

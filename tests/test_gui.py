@@ -63,7 +63,7 @@ def play_through(window: MainWindow, path, until: float | None = None) -> None:
     assert window.open_file(path, paced=False), window.message.text()
     while window.worker.source is not None:
         window.worker.step()
-        update = window.worker._mailbox.update
+        update = window.worker.peek().update
         if until is not None and update is not None and update.time >= until:
             break
     window.redraw()
