@@ -27,14 +27,15 @@ class RingBuffer:
         n = len(frames)
         if n == 0:
             return
-        if n > self.capacity:
-            frames = frames[-self.capacity :]
         with self._lock:
+            if n > self.capacity:  # only the newest `capacity` frames can be kept
+                self._written += n - self.capacity
+                frames = frames[-self.capacity :]
             start = self._written % self.capacity
             first = min(len(frames), self.capacity - start)
             self._data[start : start + first] = frames[:first]
             self._data[: len(frames) - first] = frames[first:]
-            self._written += n
+            self._written += len(frames)
             behind = self._written - self._read
             if behind > self.capacity:
                 self.lost_frames += behind - self.capacity
