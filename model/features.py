@@ -23,6 +23,10 @@ class FeatureConfig:
     n_mfcc: int = 40
     f_min: float = 20.0
     f_max: float = 7600.0
+    # Subtract each window's own mean from every coefficient but c0 (cepstral mean normalization):
+    # removes the microphone's and room's fixed colouring, which differs between speakers' devices.
+    # c0 (energy) keeps its level so that loudness still tells silence from speech.
+    window_mean_normalization: bool = False
 
     @property
     def window_samples(self) -> int:
@@ -88,7 +92,12 @@ class MFCC(nn.Module):
         """Unnormalized coefficients (batch, frames, n_mfcc), for computing statistics."""
         if waveform.shape[-1] < self.config.fft_size:
             waveform = nn.functional.pad(waveform, (0, self.config.fft_size - waveform.shape[-1]))
-        return self.mfcc(waveform).transpose(-1, -2)  # (batch, n_mfcc, frames) -> (batch, frames, n_mfcc)
+        coefficients = self.mfcc(waveform).transpose(-1, -2)  # (batch, n_mfcc, frames) -> (batch, frames, n_mfcc)
+        if self.config.window_mean_normalization:
+            mean = coefficients.mean(dim=1, keepdim=True)  # (batch, 1, n_mfcc)
+            mean[..., 0] = 0
+            coefficients = coefficients - mean
+        return coefficients
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return (self.raw(waveform) - self.mean) / self.std

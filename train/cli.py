@@ -30,6 +30,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     net.add_argument("--pooling", choices=["last", "mean"], default="last", help="summarize the frames by the last step or their mean (default: last)")
     net.add_argument("--n-mfcc", type=int, default=40, help="cepstral coefficients per frame (default: 40)")
     net.add_argument("--n-mels", type=int, default=40, help="mel bands (default: 40)")
+    net.add_argument("--cmn", action="store_true", help="subtract each window's mean from the coefficients (cepstral mean normalization)")
 
     opt = p.add_argument_group("optimization")
     opt.add_argument("--epochs", type=int, default=60, help="(default: 60)")
@@ -106,7 +107,7 @@ def run_train(args: argparse.Namespace) -> int:
         )
         model_config = ModelConfig(
             cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, pooling=args.pooling,
-            features=FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels),
+            features=FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, window_mean_normalization=args.cmn),
         )
     except (DatasetError, ValueError) as error:
         raise UserError(str(error)) from None
