@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -81,7 +80,7 @@ def read_checkpoint(path: str | Path) -> dict:
             f"{path}: refused to load: the file holds objects other than weights and settings "
             f"({_first_line(error)}); only use model files saved by speechcmd."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+    except Exception as error:  # a damaged file's unpickler also raises KeyError, IndexError, struct.error...
         raise CheckpointError(
             f"{path}: not a readable model file (truncated or not a PyTorch checkpoint: "
             f"{_first_line(error)})."
