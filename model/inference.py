@@ -46,7 +46,7 @@ def sliding_windows(
             offset = next_start - consumed
             yield next_start + window_samples, buffer[offset : offset + window_samples]
             next_start += hop_samples
-        drop = next_start - consumed
+        drop = min(next_start - consumed, len(buffer))  # a hop longer than the window may skip past the buffer
         if drop > 0:
             buffer = buffer[drop:]
             consumed += drop
