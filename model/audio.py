@@ -89,7 +89,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise AudioError(f"{path}: contains no audio samples; record or export it again.")
     mono = _to_mono(block, path)
     if source_rate != sample_rate:
-        mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ").astype(np.float32)
+        # Clipped again: the resampler's filter rings slightly past full scale on loud input.
+        mono = np.clip(soxr.resample(mono, source_rate, sample_rate, quality="HQ"), -1.0, 1.0, dtype=np.float32)
     return mono
 
 
@@ -116,11 +117,11 @@ def stream_audio(
                 mono = _to_mono(block, path)
                 out = resampler.resample_chunk(mono, last=last) if resampler else mono
                 if out.size:
-                    yield out.astype(np.float32, copy=False)
+                    yield np.clip(out, -1.0, 1.0, dtype=np.float32)
             elif resampler is not None:
                 tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
                 if tail.size:
-                    yield tail.astype(np.float32, copy=False)
+                    yield np.clip(tail, -1.0, 1.0, dtype=np.float32)
             if last:
                 break
 
