@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from model.audio import AudioError, load_audio, stream_audio
@@ -223,6 +223,7 @@ def test_a_damaged_model_file_loads_or_gives_one_checkpoint_error(data):
 
 
 @settings(FUZZ, max_examples=300)
+@example(total=2, cuts=[1], window=1, hop=2)  # a hop longer than the window once skipped samples
 @given(
     total=st.integers(0, 6_000),
     cuts=st.lists(st.integers(0, 6_000), max_size=12),
