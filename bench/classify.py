@@ -8,6 +8,7 @@ model loading included, as a user sees it) and in-process (`Classifier.classify_
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ import soundfile as sf
 from bench.common import CLIP_FOLDERS_12, REAL_DATA, bench_checkpoint, run_child, speechcmd_command
 
 TARGET_CLIPS_PER_SECOND = 500.0
+PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}  # idle OpenMP threads sleep instead of spinning
 
 
 def generate_clips(folder: Path, count: int, seed: int = 0) -> list[Path]:
@@ -34,10 +36,13 @@ def generate_clips(folder: Path, count: int, seed: int = 0) -> list[Path]:
     return paths
 
 
-def _in_process(checkpoint: Path, paths: list[Path], repeats: int) -> dict:
+def _in_process(checkpoint: Path, paths: list[Path], repeats: int, threads: int) -> dict:
+    import torch
+
     from model.checkpoint import load_model
     from model.inference import Classifier
 
+    torch.set_num_threads(threads)
     classifier = Classifier(load_model(checkpoint), device="cpu")
     list(classifier.classify_files(paths[:256]))  # warm-up (and the page cache)
     seconds = []
@@ -50,11 +55,12 @@ def _in_process(checkpoint: Path, paths: list[Path], repeats: int) -> dict:
     return {"clips": len(paths), "median_seconds": round(best, 3), "clips_per_second": round(len(paths) / best, 1)}
 
 
-def _subprocess(checkpoint: Path, inputs: list[Path], clips: int, repeats: int) -> dict:
+def _subprocess(checkpoint: Path, inputs: list[Path], clips: int, repeats: int, env: dict[str, str]) -> dict:
     command = speechcmd_command("classify", "--json", "--device", "cpu", "--model", str(checkpoint), *map(str, inputs))
+    env = {**os.environ, **env}
     walls, peaks = [], []
     for _ in range(repeats):
-        wall, peak, done = run_child(command)
+        wall, peak, done = run_child(command, env=env)
         lines = done.stdout.decode().splitlines()
         if done.returncode != 0 or len(lines) != clips:
             raise RuntimeError(f"classify failed ({done.returncode}, {len(lines)} lines): {done.stderr.decode()[-500:]}")
@@ -67,7 +73,10 @@ def _subprocess(checkpoint: Path, inputs: list[Path], clips: int, repeats: int) 
 
 
 def run(options: dict) -> dict:
+    import torch
+
     count = options.get("clips", 2000)
+    default_threads = torch.get_num_threads()
     repeats = options.get("repeats", 3)
     with tempfile.TemporaryDirectory(prefix="speechcmd-bench-") as temporary:
         temporary = Path(temporary)
@@ -75,24 +84,26 @@ def run(options: dict) -> dict:
         folder = temporary / "clips"
         folder.mkdir()
         paths = generate_clips(folder, count)
-        results = {
-            "generated": {
-                "subprocess_end_to_end": _subprocess(checkpoint, [folder], count, repeats),
-                "in_process": _in_process(checkpoint, paths, repeats),
-            }
-        }
+        inputs = {"generated": ([folder], paths)}
         if (REAL_DATA / "yes").is_dir():
-            folders = [REAL_DATA / name for name in CLIP_FOLDERS_12 if (REAL_DATA / name).is_dir()]
             from model.audio import find_audio_files
 
-            real = find_audio_files(folders)
-            results["real_speech_commands"] = {
-                "subprocess_end_to_end": _subprocess(checkpoint, folders, len(real), repeats),
-                "in_process": _in_process(checkpoint, real, repeats),
+            folders = [REAL_DATA / name for name in CLIP_FOLDERS_12 if (REAL_DATA / name).is_dir()]
+            inputs["real_speech_commands"] = (folders, find_audio_files(folders))
+        results = {}
+        for name, (arguments, files) in inputs.items():
+            results[name] = {
+                "subprocess_end_to_end": _subprocess(checkpoint, arguments, len(files), repeats, {}),
+                "subprocess_end_to_end_1_thread": _subprocess(checkpoint, arguments, len(files), repeats, {"OMP_NUM_THREADS": "1"}),
+                "subprocess_end_to_end_omp_passive": _subprocess(checkpoint, arguments, len(files), repeats, PASSIVE),
+                "in_process": _in_process(checkpoint, files, repeats, default_threads),
+                "in_process_1_thread": _in_process(checkpoint, files, repeats, 1),
             }
+        torch.set_num_threads(default_threads)
     measured = results["generated"]["subprocess_end_to_end"]["clips_per_second"]
     return {
         **described,
+        "default_threads": default_threads,
         "results": results,
         "target": {"what": "clips per second, generated clips, subprocess end to end", "limit": TARGET_CLIPS_PER_SECOND,
                    "measured": measured, "met": measured > TARGET_CLIPS_PER_SECOND},

@@ -108,4 +108,33 @@ def run(options: dict) -> dict:
                 timing = timings_ms(lambda: trace_with(model, window, layer_function), repetitions)
                 difference = max_difference(model, window, layer_function)
             results[key] = {"what": what, **timing, "max_abs_difference": difference}
+        # The GUI's whole pipeline (StreamingRecognizer.push of one hop) with the fastest prototype in place.
+        from model.network import Trace
+        from model.streaming import StreamingRecognizer
+
+        def fused_trace(waveform):
+            mfcc = model.frontend(waveform)
+            x, layers = mfcc, []
+            for layer in range(model.recurrent.num_layers):
+                x, gates = fused_lstm_layer(x, model.recurrent._weights(layer), model.recurrent.hidden_size)
+                layers.append(gates)
+            return Trace(logits=model.head(model._pool(x)), mfcc=mfcc, layers=layers)
+
+        for key, trace in (("pipeline_with_trace", model.trace), ("pipeline_with_fused_h", fused_trace)):
+            recognizer = StreamingRecognizer(model, hop_seconds=0.1, with_gates=True)
+            recognizer.model = _WithTrace(model, trace)
+            recognizer.push(np.zeros(recognizer.window_samples - recognizer.hop_samples, np.float32))
+            hop = np.random.default_rng(1).uniform(-0.3, 0.3, recognizer.hop_samples).astype(np.float32)
+            what = "full pipeline, push of one hop with gates, " + ("`model.trace`" if key == "pipeline_with_trace" else "fused h prototype")
+            results[key] = {"what": what, **timings_ms(lambda: recognizer.push(hop), repetitions), "max_abs_difference": None}
     return {**described, "timings_1_thread": results}
+
+
+class _WithTrace:
+    """The model with its `trace` replaced, for StreamingRecognizer (which calls eval, parameters, trace)."""
+
+    def __init__(self, model, trace):
+        self._model, self.trace = model, trace
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
