@@ -23,15 +23,30 @@ def test_step_path_equals_fused_path(cell):
     waveform = torch.randn(4, 16_000) * 0.1
     with torch.no_grad():
         fused = model(waveform)
-        trace = model.trace(waveform)
+        trace = model.trace(waveform, steps=True)
     torch.testing.assert_close(trace.logits, fused, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_trace_exposes_every_gate_of_every_layer_at_every_step(cell):
+def test_gates_recomputed_from_fused_outputs_equal_the_step_loop(cell):
+    model = _model(cell)
+    waveform = torch.randn(3, 16_000) * 0.1
+    with torch.no_grad():
+        stepped = model.trace(waveform, steps=True)
+        fast = model.trace(waveform)
+    torch.testing.assert_close(fast.logits, stepped.logits, atol=1e-5, rtol=1e-5)
+    for fast_layer, step_layer in zip(fast.layers, stepped.layers):
+        assert fast_layer.keys() == step_layer.keys()
+        for name in step_layer:
+            torch.testing.assert_close(fast_layer[name], step_layer[name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("steps", [True, False])
+def test_trace_exposes_every_gate_of_every_layer_at_every_step(cell, steps):
     model = _model(cell)
     with torch.no_grad():
-        trace = model.trace(torch.randn(2, 16_000) * 0.1)
+        trace = model.trace(torch.randn(2, 16_000) * 0.1, steps=steps)
     assert len(trace.layers) == 3
     frames = model.config.features.num_frames(16_000)
     for layer in trace.layers:
@@ -44,7 +59,7 @@ def test_trace_exposes_every_gate_of_every_layer_at_every_step(cell):
 def test_lstm_gates_obey_their_ranges_and_the_cell_equations():
     model = _model("lstm")
     with torch.no_grad():
-        g = model.trace(torch.randn(1, 16_000) * 0.1).layers[1]
+        g = model.trace(torch.randn(1, 16_000) * 0.1, steps=True).layers[1]
     for name in ("forget_gate", "input_gate", "output_gate"):
         assert 0 <= g[name].min() and g[name].max() <= 1
     assert g["candidate"].abs().max() <= 1
@@ -56,7 +71,7 @@ def test_lstm_gates_obey_their_ranges_and_the_cell_equations():
 def test_gru_hidden_state_interpolates_between_candidate_and_previous_state():
     model = _model("gru")
     with torch.no_grad():
-        g = model.trace(torch.randn(1, 16_000) * 0.1).layers[0]
+        g = model.trace(torch.randn(1, 16_000) * 0.1, steps=True).layers[0]
     h_prev = torch.cat([torch.zeros_like(g["hidden_state"][:, :1]), g["hidden_state"][:, :-1]], dim=1)
     z = g["update_gate"]
     torch.testing.assert_close(g["hidden_state"], (1 - z) * g["candidate"] + z * h_prev)
@@ -84,7 +99,7 @@ def test_trace_matches_fused_for_both_poolings(pooling):
     model = _model("lstm", pooling=pooling)
     waveform = torch.randn(2, 16_000) * 0.1
     with torch.no_grad():
-        torch.testing.assert_close(model.trace(waveform).logits, model(waveform), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.trace(waveform, steps=True).logits, model(waveform), atol=1e-5, rtol=1e-5)
 
 
 def test_training_mode_gradients_flow_through_the_peephole_step_path():
