@@ -1,18 +1,13 @@
-"""Prototypes of a faster gate path for the LSTM, timed against `model.trace` (which they must match).
+"""The LSTM's gate path: the step loop, the fused-kernel path `model.trace` uses, and a leaner loop.
 
-`Recurrent._lstm_layer` spends its time in Python: about a dozen small torch ops per time step
-(97 steps x 2 layers per window), each costing microseconds of dispatch for little arithmetic.
-Two rewrites of one LSTM layer, both returning the same gates:
-
-- "lean step loop": the same recurrence with fewer, larger ops per step: one addmm for all four
-  gates, one sigmoid over all of them, one tanh for the candidate, addcmul for the cell state,
-  results written into preallocated (time, batch, hidden) buffers instead of lists + stack.
-- "fused h, vectorized gates": the hidden states come from the fused kernel (`torch.lstm`, the
-  op behind nn.LSTM, one layer at a time); given h_{t-1} for every t, every gate of every step is
-  one matrix product and elementwise ops over the whole window; only c_t = f_t c_{t-1} + i_t g_t
-  stays a loop, of one addcmul per step.
-
-Nothing here is used by the application; it measures what a change to model/network.py would buy.
+`model.trace(steps=True)` runs the textbook step loop (`Recurrent._lstm_layer`): about a dozen small
+torch ops per time step, 97 steps x 2 layers per window, each costing microseconds of dispatch for
+little arithmetic. `model.trace()` takes h_t from the fused kernel and recomputes every gate
+vectorized (`Recurrent._gates_from_outputs`). The peephole cell has no fused kernel and always
+steps; "lean step loop" below is the same recurrence in ~6 ops per step (one addmm for all four
+gates, one sigmoid over all of them, addcmul for the cell state, outputs written into preallocated
+buffers), to show what the step loop itself could gain. Timed with one thread, one 1 s window,
+and checked against the step loop (largest absolute difference over logits and every gate).
 """
 
 from __future__ import annotations
@@ -46,39 +41,17 @@ def lean_lstm_layer(x: torch.Tensor, weights, hidden: int) -> tuple[torch.Tensor
     return gates["hidden_state"], gates
 
 
-def fused_lstm_layer(x: torch.Tensor, weights, hidden: int) -> tuple[torch.Tensor, dict]:
-    weight_ih, weight_hh, bias_ih, bias_hh = weights
-    batch, steps, _ = x.shape
-    zeros = x.new_zeros(1, batch, hidden)
-    h = torch.lstm(x, (zeros, zeros), list(weights), True, 1, 0.0, False, False, True)[0]  # (B, T, H)
-    h_previous = torch.cat([x.new_zeros(batch, 1, hidden), h[:, :-1]], dim=1)
-    z = torch.addmm(bias_ih + bias_hh, x.reshape(batch * steps, -1), weight_ih.t())
-    z = z.view(batch, steps, 4 * hidden) + h_previous @ weight_hh.t()  # (B, T, 4H)
-    i, f, g, o = z.chunk(4, dim=2)
-    i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-    ig = (i * g).transpose(0, 1).contiguous()  # (T, B, H)
-    f_t = f.transpose(0, 1).contiguous()
-    c_all = x.new_empty(steps, batch, hidden)
-    c = x.new_zeros(batch, hidden)
-    for t in range(steps):
-        c = torch.addcmul(ig[t], f_t[t], c, out=c_all[t])
-    gates = dict(zip(LSTM_GATES, (f, i, g, o, c_all.transpose(0, 1), h)))
-    return h, gates
-
-
-def trace_with(model, waveform: torch.Tensor, layer_function) -> tuple[torch.Tensor, list[dict]]:
+def lean_trace(model, waveform: torch.Tensor) -> tuple[torch.Tensor, list[dict]]:
     recurrent = model.recurrent
     x = model.frontend(waveform)
     layers = []
     for layer in range(recurrent.num_layers):
-        x, gates = layer_function(x, recurrent._weights(layer), recurrent.hidden_size)
+        x, gates = lean_lstm_layer(x, recurrent._weights(layer), recurrent.hidden_size)
         layers.append(gates)
     return model.head(model._pool(x)), layers
 
 
-def max_difference(model, waveform, layer_function) -> float:
-    reference = model.trace(waveform)
-    logits, layers = trace_with(model, waveform, layer_function)
+def max_difference(reference, logits: torch.Tensor, layers: list[dict]) -> float:
     worst = (logits - reference.logits).abs().max().item()
     for mine, theirs in zip(layers, reference.layers):
         for name in LSTM_GATES:
@@ -87,54 +60,25 @@ def max_difference(model, waveform, layer_function) -> float:
 
 
 def run(options: dict) -> dict:
+    from model.streaming import StreamingRecognizer
+
     repetitions = options.get("repetitions", 200)
     model, described = bench_model()
     if model.config.cell != "lstm":
-        return {**described, "skipped": "the prototypes are for the lstm cell"}
+        return {**described, "skipped": "the comparison is for the lstm cell"}
     torch.set_num_threads(1)
     window = torch.from_numpy(np.random.default_rng(0).uniform(-0.3, 0.3, (1, 16_000)).astype(np.float32))
-    variants = {
-        "trace": ("`model.trace` as it is (reference)", None),
-        "lean_step_loop": ("lean step loop (same recurrence, ~6 ops per step)", lean_lstm_layer),
-        "fused_h_vectorized_gates": ("fused h, vectorized gates, cell-state loop", fused_lstm_layer),
-    }
     results = {}
     with torch.inference_mode():
-        for key, (what, layer_function) in variants.items():
-            if layer_function is None:
-                timing = timings_ms(lambda: model.trace(window), repetitions)
-                difference = 0.0
-            else:
-                timing = timings_ms(lambda: trace_with(model, window, layer_function), repetitions)
-                difference = max_difference(model, window, layer_function)
-            results[key] = {"what": what, **timing, "max_abs_difference": difference}
-        # The GUI's whole pipeline (StreamingRecognizer.push of one hop) with the fastest prototype in place.
-        from model.network import Trace
-        from model.streaming import StreamingRecognizer
-
-        def fused_trace(waveform):
-            mfcc = model.frontend(waveform)
-            x, layers = mfcc, []
-            for layer in range(model.recurrent.num_layers):
-                x, gates = fused_lstm_layer(x, model.recurrent._weights(layer), model.recurrent.hidden_size)
-                layers.append(gates)
-            return Trace(logits=model.head(model._pool(x)), mfcc=mfcc, layers=layers)
-
-        for key, trace in (("pipeline_with_trace", model.trace), ("pipeline_with_fused_h", fused_trace)):
-            recognizer = StreamingRecognizer(model, hop_seconds=0.1, with_gates=True)
-            recognizer.model = _WithTrace(model, trace)
-            recognizer.push(np.zeros(recognizer.window_samples - recognizer.hop_samples, np.float32))
-            hop = np.random.default_rng(1).uniform(-0.3, 0.3, recognizer.hop_samples).astype(np.float32)
-            what = "full pipeline, push of one hop with gates, " + ("`model.trace`" if key == "pipeline_with_trace" else "fused h prototype")
-            results[key] = {"what": what, **timings_ms(lambda: recognizer.push(hop), repetitions), "max_abs_difference": None}
+        reference = model.trace(window, steps=True)
+        fused = model.trace(window)
+        variants = {
+            "step_loop": ("`model.trace(steps=True)`: the textbook step loop", lambda: model.trace(window, steps=True), 0.0),
+            "fused": ("`model.trace()`: fused kernel, gates recomputed vectorized", lambda: model.trace(window),
+                      max_difference(reference, fused.logits, fused.layers)),
+            "lean_step_loop": ("lean step loop (prototype here, ~6 ops per step)", lambda: lean_trace(model, window),
+                               max_difference(reference, *lean_trace(model, window))),
+        }
+        for key, (what, function, difference) in variants.items():
+            results[key] = {"what": what, **timings_ms(function, repetitions), "max_abs_difference": difference}
     return {**described, "timings_1_thread": results}
-
-
-class _WithTrace:
-    """The model with its `trace` replaced, for StreamingRecognizer (which calls eval, parameters, trace)."""
-
-    def __init__(self, model, trace):
-        self._model, self.trace = model, trace
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)

@@ -148,8 +148,8 @@ def _rows(result: dict) -> list[tuple[str, str, str, str]]:
         ))
     elif name == "gate_path":
         for key, r in result["timings_1_thread"].items():
-            same = "" if r["max_abs_difference"] is None else f"; max difference from `model.trace` {r['max_abs_difference']:.1e}"
-            out.append((f"gate path, prototype in bench/: {r['what']}",
+            same = f"; largest difference from the step loop {r['max_abs_difference']:.1e}"
+            out.append((f"gate path, 1 s window: {r['what']}",
                         f"{r['median_ms']:.2f} ms (p95 {r['p95_ms']:.2f}) 1 thread{same}", "", ""))
     return out
 
