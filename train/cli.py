@@ -145,27 +145,32 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 def evaluate_folder(model, root: Path, device: str = "cpu") -> tuple[dict, list[dict]]:
     """Accuracy report of `model` on a folder-per-label dataset, and the inputs that failed."""
+    from train.data import DatasetError, label_of, scan_folder
+
+    truth = {}
+    for clip in scan_folder(root):
+        label = label_of(clip.word, model.labels)
+        if label is not None:
+            truth[clip.path] = model.labels.index(label)
+    if not truth:
+        raise DatasetError(f"{root}: none of its folders matches a label of the model ({', '.join(model.labels)}).")
+    return evaluate_clips(model, truth, device)
+
+
+def evaluate_clips(model, truth: dict[Path, int], device: str = "cpu") -> tuple[dict, list[dict]]:
+    """Classify clips exactly as `speechcmd classify` does and score them against label indices."""
     import numpy as np
 
     from model.inference import Classifier
-    from train.data import DatasetError, label_of, scan_folder
     from train.metrics import report
 
-    clips = scan_folder(root)
-    truth = {}
-    for clip in clips:
-        label = label_of(clip.word, model.labels)
-        if label is not None:
-            truth[str(clip.path)] = model.labels.index(label)
-    if not truth:
-        raise DatasetError(f"{root}: none of its folders matches a label of the model ({', '.join(model.labels)}).")
     classifier = Classifier(model, device=device)
     targets, predictions, failures = [], [], []
-    for result in classifier.classify_files([Path(p) for p in truth], top_k=1):
+    for result in classifier.classify_files(list(truth), top_k=1):
         if "label" not in result:
             failures.append({"path": result["path"], "error": result.get("error", "longer than one clip; evaluate takes 1 s clips")})
             continue
-        targets.append(truth[result["path"]])
+        targets.append(truth[Path(result["path"])])
         predictions.append(model.labels.index(result["label"]))
     return report(np.array(targets, dtype=np.int64), np.array(predictions, dtype=np.int64), model.labels), failures
 

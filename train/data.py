@@ -107,7 +107,7 @@ class Dataset:
     splits: dict[str, list[tuple[Clip, int]]]
     noise_files: list[Path]
     split_rule: str
-    info: dict = field(default_factory=dict)
+    split_parameters: dict = field(default_factory=dict)  # what rebuilds the same split with build_dataset
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {
@@ -175,7 +175,9 @@ def build_dataset(
     rule = "official lists" if official is not None else (
         f"speaker hash (salt {salt!r}, validation {validation_fraction}, test {test_fraction})"
     )
-    return Dataset(root, labels, splits, noise_files, rule)
+    parameters = {"labels": labels, "validation_fraction": validation_fraction, "test_fraction": test_fraction,
+                  "salt": salt, "unknown_fraction": unknown_fraction, "seed": seed}
+    return Dataset(root, labels, splits, noise_files, rule, parameters)
 
 
 class ClipCache:

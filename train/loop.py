@@ -239,6 +239,7 @@ class Trainer:
             "labels": list(self.dataset.labels),
             "trained_on": str(self.dataset.root),
             "split": self.dataset.split_rule,
+            "split_parameters": self.dataset.split_parameters,
             "split_counts": self.dataset.counts(),
             "train_config": asdict(self.config),
             "epochs_trained": self.epoch,

@@ -1,0 +1,60 @@
+"""Turn a training run into the bundled model: measure it on its held-out test speakers through
+the same path `speechcmd classify` takes, record that in its metadata, and write
+resources/models/speechcmd-lstm.pt with its confusion matrix and learning curves beside it.
+
+    python scripts/bundle_model.py runs/bundled --data ../shared/data/speech_commands_12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from model.checkpoint import BUNDLED_MODEL, model_from_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
+from train.cli import evaluate_clips  # noqa: E402
+from train.data import build_dataset  # noqa: E402
+from train.metrics import format_report, plot_confusion  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="run folder with best.pt")
+    parser.add_argument("--data", required=True, type=Path, help="the dataset folder it was trained on")
+    parser.add_argument("--out", type=Path, default=BUNDLED_MODEL)
+    args = parser.parse_args()
+
+    data = read_checkpoint(args.run / "best.pt")
+    model = model_from_checkpoint(data, args.run / "best.pt")
+    metadata = {k: v for k, v in data["metadata"].items() if k not in ("speechcmd_version", "saved_at")}
+    split = metadata["split_parameters"]
+    dataset = build_dataset(args.data, **split)
+    truth = {clip.path: label for clip, label in dataset.splits["test"]}
+    result, failures = evaluate_clips(model, truth)
+    if failures:
+        raise SystemExit(f"{len(failures)} test clips failed to load: {failures[:3]}")
+    metadata.update(
+        trained_on=f"Speech Commands v0.02 subset ({args.data.name}), CC BY 4.0, Pete Warden, Google",
+        held_out_speakers=len(dataset.speakers("test")),
+        test_accuracy=result["accuracy"],
+        test_per_class=result["per_class"],
+        test_confusion=result["confusion"],
+        bundled_from=str(args.run),
+    )
+    save_checkpoint(args.out, model, metadata)
+    plot_confusion(result, args.out.parent / "confusion.png", "Held-out test speakers")
+    if (args.run / "learning_curves.png").is_file():
+        shutil.copy(args.run / "learning_curves.png", args.out.parent / "learning_curves.png")
+    print(format_report(result))
+    print(f"\nwrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    print(json.dumps({"test_accuracy": result["accuracy"], "n": result["n"], "speakers": metadata["held_out_speakers"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

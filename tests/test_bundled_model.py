@@ -1,0 +1,32 @@
+"""The bundled model: it loads, knows the 12 labels, and still scores its held-out speakers at the
+accuracy its model card states, so a regression in the audio or feature code is caught."""
+
+import pytest
+
+from model.checkpoint import BUNDLED_MODEL, load_model
+from tests.conftest import LABELS_12
+from train.cli import evaluate_clips
+from train.data import build_dataset
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_model(None)
+
+
+def test_bundled_model_loads_with_the_12_labels_and_its_provenance(bundled):
+    assert sorted(bundled.labels) == sorted(LABELS_12)
+    assert bundled.config.cell == "lstm"
+    assert BUNDLED_MODEL.stat().st_size < 5_000_000
+    for key in ("trained_on", "split_parameters", "test_accuracy", "command", "speechcmd_version"):
+        assert key in bundled.metadata, key
+
+
+@pytest.mark.real_data
+def test_bundled_model_scores_its_held_out_speakers_as_stated(bundled, speech_commands_dir):
+    dataset = build_dataset(speech_commands_dir, **bundled.metadata["split_parameters"])
+    truth = {clip.path: label for clip, label in dataset.splits["test"]}
+    result, failures = evaluate_clips(bundled, truth)
+    assert not failures
+    assert result["n"] == len(truth) > 500
+    assert result["accuracy"] == pytest.approx(bundled.metadata["test_accuracy"], abs=0.01)
