@@ -27,12 +27,16 @@ def main() -> int:
     parser.add_argument("run", type=Path, help="run folder with best.pt")
     parser.add_argument("--data", required=True, type=Path, help="the dataset folder it was trained on")
     parser.add_argument("--out", type=Path, default=BUNDLED_MODEL)
+    parser.add_argument("--split", type=json.loads, help="split parameters as JSON, for runs older than their metadata field")
     args = parser.parse_args()
 
     data = read_checkpoint(args.run / "best.pt")
     model = model_from_checkpoint(data, args.run / "best.pt")
     metadata = {k: v for k, v in data["metadata"].items() if k not in ("speechcmd_version", "saved_at")}
-    split = metadata["split_parameters"]
+    split = metadata.get("split_parameters") or args.split
+    if split is None:
+        raise SystemExit("the run has no split_parameters in its metadata; pass --split '{...}'")
+    metadata["split_parameters"] = split
     dataset = build_dataset(args.data, **split)
     truth = {clip.path: label for clip, label in dataset.splits["test"]}
     result, failures = evaluate_clips(model, truth)
