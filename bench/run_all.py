@@ -1,6 +1,6 @@
 """Run every benchmark, each in a fresh interpreter, and write the results.
 
-    python -m bench                       # all of them (about 5 minutes on 2 cores)
+    python -m bench                       # all of them (about 10 minutes on a busy 2-core machine)
     python -m bench --only inference streaming
     python -m bench --quick               # fewer repetitions, for a smoke test (results not written)
     python -m bench --only training --train-recipe "--data DIR --hidden 128 --layers 2 --batch-size 64"
@@ -33,6 +33,7 @@ RUNS = {
     "streaming_omp_passive": ("streaming", PASSIVE),
     "classify": ("classify", {}),
     "cold_start": ("cold_start", {}),
+    "cold_start_omp_passive": ("cold_start", PASSIVE),
     "training": ("training", {}),
     "training_omp_passive": ("training", PASSIVE),
     "gate_path": ("gate_path", {}),
