@@ -238,3 +238,39 @@ def test_sliding_windows_do_not_depend_on_how_the_audio_was_cut_into_blocks(tota
     assert [end for end, _ in got] == expected_ends
     for end, w in got:
         np.testing.assert_array_equal(w, audio[end - window : end])
+
+
+@functools.cache
+def tiny_model() -> SpeechCommandsModel:
+    torch.manual_seed(0)
+    return SpeechCommandsModel(ModelConfig(hidden_size=8, num_layers=1), LABELS_12).eval()
+
+
+@settings(FUZZ, max_examples=60)
+@given(
+    seconds=st.floats(0.0, 2.5),
+    cuts=st.lists(st.floats(0.0, 1.0), max_size=10),
+    backlog=st.integers(1, 30),
+)
+def test_live_recognition_scores_the_same_windows_however_the_audio_arrives(seconds, cuts, backlog):
+    from model.streaming import StreamingRecognizer
+
+    audio = np.random.default_rng(0).uniform(-0.3, 0.3, int(seconds * 16_000)).astype(np.float32)
+    blocks = np.split(audio, sorted(int(c * len(audio)) for c in cuts))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        arrived = StreamingRecognizer(tiny_model(), with_gates=False, max_backlog_windows=backlog)
+        updates = [update for block in blocks for update in arrived.push(block)]
+        at_once = StreamingRecognizer(tiny_model(), with_gates=False, max_backlog_windows=10_000).push(audio)
+    finally:
+        torch.set_num_threads(threads)
+    times = [u.time for u in updates]
+    assert times == sorted(set(times))  # in order, none twice
+    every = {round(u.time, 6): u for u in at_once}
+    assert set(round(t, 6) for t in times) <= set(every)  # the backlog only ever skips windows
+    if max((len(b) for b in blocks), default=0) <= 1_600 * backlog:  # nothing arrived faster than the backlog allows
+        assert len(updates) == len(at_once)
+    for update in updates:
+        np.testing.assert_allclose(update.probabilities, every[round(update.time, 6)].probabilities, atol=1e-5)
+    event(f"{len(updates)} of {len(at_once)} windows scored")
