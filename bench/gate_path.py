@@ -60,8 +60,6 @@ def max_difference(reference, logits: torch.Tensor, layers: list[dict]) -> float
 
 
 def run(options: dict) -> dict:
-    from model.streaming import StreamingRecognizer
-
     repetitions = options.get("repetitions", 200)
     model, described = bench_model()
     if model.config.cell != "lstm":
