@@ -191,6 +191,14 @@ def test_every_kind_of_bad_input_fails_alone_in_one_run(tmp_path, capsys, tiny_c
         assert_sound_answer(result)
 
 
+def test_a_folder_with_a_symlink_loop_and_a_dangling_link_is_scanned_once(tmp_path, capsys, tiny_checkpoint):
+    clip = write_wav(tmp_path / "words" / "a" / "clip.wav", tone())
+    (tmp_path / "words" / "a" / "back").symlink_to(tmp_path / "words")
+    (tmp_path / "words" / "a" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    code, results = classify_json(capsys, tiny_checkpoint, tmp_path / "words")
+    assert code == 0 and [r["path"] for r in results] == [str(clip)]
+
+
 # ---- a recording too long to hold in memory ---------------------------------------------------------
 
 
