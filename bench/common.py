@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -19,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 REAL_DATA = Path(os.environ.get("SPEECHCMD_DATA", ROOT.parent / "shared" / "data" / "speech_commands_12"))
 LABELS_12 = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
-CLIP_FOLDERS_12 = LABELS_12  # the real data's label folders; `_background_noise_` holds long recordings
+CLIP_FOLDERS_12 = LABELS_12  # the real data's clip folders (not `_background_noise_`, which holds long recordings)
 
 
 def bench_model(hidden_size: int = 128, num_layers: int = 2):
@@ -109,7 +107,3 @@ def machine() -> dict:
         "torch_default_threads": torch.get_num_threads(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
