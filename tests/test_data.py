@@ -69,6 +69,14 @@ def test_splits_are_deterministic_and_the_salt_changes_them(tmp_path):
     assert first.speakers("test") != salted.speakers("test")
 
 
+def test_a_smaller_validation_share_never_moves_test_speakers(tmp_path):
+    root = make_folder(tmp_path, speakers=60, clips_per_speaker=1)
+    wide = build_dataset(root, "yes,no,up,cat", 0.3, 0.2)
+    narrow = build_dataset(root, "yes,no,up,cat", 0.05, 0.2)
+    assert wide.speakers("test") == narrow.speakers("test")
+    assert narrow.speakers("validation") < wide.speakers("validation")
+
+
 def test_fractions_are_respected_roughly(tmp_path):
     dataset = build_dataset(make_folder(tmp_path, speakers=100, clips_per_speaker=1), "yes,no,up,cat", 0.1, 0.3)
     total = sum(len(items) for items in dataset.splits.values())

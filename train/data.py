@@ -91,12 +91,13 @@ def split_of(speaker: str, validation_fraction: float, test_fraction: float, sal
 
     The salt matters for the shared Speech Commands subset: its speakers were selected with the
     unsalted sha1 rule that Speech Commands itself uses, so that rule would leave a split empty.
+    The test bucket comes first, so changing the validation fraction never moves a test speaker.
     """
     bucket = int(hashlib.sha1(f"{salt}{speaker}".encode()).hexdigest(), 16) % 10_000 / 10_000
-    if bucket < validation_fraction:
-        return "validation"
-    if bucket < validation_fraction + test_fraction:
+    if bucket < test_fraction:
         return "test"
+    if bucket < test_fraction + validation_fraction:
+        return "validation"
     return "train"
 
 
