@@ -10,6 +10,7 @@ int16 memory map so that training epochs never decode audio again.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import random
 from collections import Counter
@@ -207,7 +208,8 @@ class ClipCache:
     def _build(self, window_samples: int, sample_rate: int, progress: bool) -> None:
         from tqdm import tqdm
 
-        partial = self.path.with_suffix(".partial.npy")
+        # A name of its own, so that two runs building the same cache at once do not share a file.
+        partial = self.path.with_suffix(f".{os.getpid()}.partial.npy")
         data = np.lib.format.open_memmap(partial, mode="w+", dtype=np.int16, shape=(len(self.clips), window_samples))
         for row, clip in enumerate(tqdm(self.clips, desc="decoding clips (once)", unit="clip", leave=False, disable=not progress)):
             try:
