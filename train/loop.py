@@ -248,10 +248,20 @@ class Trainer:
             **more,
         }
 
+    def _save(self, name: str, metadata: dict, **extra) -> None:
+        """Save into the run folder; a failed save (full disk) leaves the previous file intact."""
+        path = self.run_dir / name
+        try:
+            save_checkpoint(path, self.model, metadata, **extra)
+        except OSError as error:
+            raise TrainingError(
+                f"{path}: could not save the checkpoint ({error.strerror or error}); free some disk space "
+                f"and resume from {self.run_dir / 'last.pt'}, which still holds the last saved epoch."
+            ) from None
+
     def save_last(self) -> None:
-        save_checkpoint(
-            self.run_dir / "last.pt",
-            self.model,
+        self._save(
+            "last.pt",
             self._metadata(),
             training={
                 "epoch": self.epoch,
@@ -293,6 +303,11 @@ class Trainer:
             while self.epoch < c.epochs:
                 started = time.perf_counter()
                 metrics = self.train_epoch(self.epoch)
+                if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+                    raise TrainingError(
+                        f"the weights became infinite or NaN in epoch {self.epoch + 1}; nothing was saved from it; "
+                        f"lower --lr (now {c.learning_rate}) or --clip-grad."
+                    )
                 predictions, validation_loss = self.predict("validation")
                 accuracy = float((predictions == self.targets["validation"].numpy()).mean())
                 self.epoch += 1
@@ -309,7 +324,7 @@ class Trainer:
                 improved = accuracy > self.best_accuracy
                 if improved:
                     self.best_accuracy, self.best_epoch = accuracy, self.epoch
-                    save_checkpoint(self.run_dir / "best.pt", self.model, self._metadata())
+                    self._save("best.pt", self._metadata())
                 self.save_last()
                 print(
                     f"epoch {self.epoch:3d}/{c.epochs}  loss {metrics['train_loss']:.3f}  "
@@ -322,7 +337,7 @@ class Trainer:
                     print(f"early stop: no better validation accuracy for {c.patience} epochs.", file=sys.stderr)
                     break
         except KeyboardInterrupt:
-            save_checkpoint(self.run_dir / "interrupted.pt", self.model, self._metadata(interrupted=True))
+            self._save("interrupted.pt", self._metadata(interrupted=True))
             print(
                 f"\ninterrupted during epoch {self.epoch + 1}: last.pt holds epoch {self.epoch}; continue with "
                 f"`speechcmd train --resume {self.run_dir / 'last.pt'}` and the same options.",
@@ -342,9 +357,8 @@ class Trainer:
         result = report(self.targets[split].numpy(), predictions, self.dataset.labels)
         result["split"] = split
         (self.run_dir / f"{split}_report.json").write_text(json.dumps(result, indent=1))
-        save_checkpoint(
-            self.run_dir / "best.pt",
-            self.model,
+        self._save(
+            "best.pt",
             {**best["metadata"], f"{split}_accuracy": result["accuracy"], f"{split}_per_class": result["per_class"]},
         )
         plot_confusion(result, self.run_dir / "confusion.png", f"{split} split")
