@@ -287,9 +287,6 @@ class MainWindow(QMainWindow):
         except CheckpointError as error:
             self.show_message(f"{error}{keep}")
             return False
-        except Exception as error:  # torch.load fails in more ways than read_checkpoint names
-            self.show_message(f"{path}: not a readable model file ({type(error).__name__}: {error}).{keep}")
-            return False
         self.model = model
         config = model.config
         self.worker.set_model(model, self.policy)
