@@ -30,6 +30,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     net.add_argument("--pooling", choices=["last", "mean"], default="last", help="summarize the frames by the last step or their mean (default: last)")
     net.add_argument("--n-mfcc", type=int, default=40, help="cepstral coefficients per frame (default: 40)")
     net.add_argument("--n-mels", type=int, default=40, help="mel bands (default: 40)")
+    net.add_argument("--frame-ms", type=float, default=30.0, help="MFCC analysis frame (default: 30 ms)")
+    net.add_argument("--hop-ms", type=float, default=10.0, help="MFCC frame step, one recurrent time step (default: 10 ms)")
     net.add_argument("--cmn", action="store_true", help="subtract each window's mean from the coefficients (cepstral mean normalization)")
 
     opt = p.add_argument_group("optimization")
@@ -107,7 +109,10 @@ def run_train(args: argparse.Namespace) -> int:
         )
         model_config = ModelConfig(
             cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, pooling=args.pooling,
-            features=FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, window_mean_normalization=args.cmn),
+            features=FeatureConfig(
+                n_mfcc=args.n_mfcc, n_mels=args.n_mels, frame_ms=args.frame_ms, hop_ms=args.hop_ms,
+                window_mean_normalization=args.cmn,
+            ),
         )
     except (DatasetError, ValueError) as error:
         raise UserError(str(error)) from None
