@@ -124,7 +124,7 @@ def run_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.out) if args.out else Path(args.resume).parent
     print(f"data: {root} ({dataset.split_rule}) {describe(dataset)}", file=sys.stderr)
     print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters; run folder: {run_dir}", file=sys.stderr)
-    command = "speechcmd " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "speechcmd train"
+    command = "speechcmd " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "speechcmd train"
     try:
         trainer = Trainer(model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet, metadata={"command": command})
         if args.resume:
