@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     # wait on each other at every op (bench/NOTES.md: classify 160 -> 850 clips/s). Before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in trained models' metadata
     try:
         return args.run(args)
     except UserError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def run_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.out) if args.out else Path(args.resume).parent
     print(f"data: {root} ({dataset.split_rule}) {describe(dataset)}", file=sys.stderr)
     print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters; run folder: {run_dir}", file=sys.stderr)
-    command = "speechcmd " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "speechcmd train"
+    command = shlex.join(["speechcmd", *getattr(args, "argv", ["train"])])
     try:
         trainer = Trainer(model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet, metadata={"command": command})
         if args.resume:
