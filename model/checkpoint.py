@@ -61,6 +61,9 @@ def save_checkpoint(path: str | Path, model: SpeechCommandsModel, metadata: dict
             torch.save(checkpoint_dict(model, metadata, **extra), file)
             file.flush()
             os.fsync(file.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide a shared model from others
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
