@@ -112,3 +112,12 @@ def test_short_run_on_real_clips_clearly_beats_chance(tmp_path, capsys, speech_c
     assert code == 0, err
     history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert max(h["validation_accuracy"] for h in history) > 0.7  # chance: 0.5 (yes and no are balanced)
+
+
+def test_a_refit_without_validation_speakers_keeps_the_last_epoch(tmp_path, capsys, tone_words):
+    code, (_, err) = train_cli(capsys, tone_words, tmp_path / "run", "--validation-fraction", 0, "--test-fraction", 0.2)
+    assert code == 0, err
+    best = load_model(tmp_path / "run" / "best.pt")
+    assert best.metadata["best_epoch"] == 3 and best.metadata["validation_accuracy"] is None
+    assert best.metadata["split_counts"]["validation"] == {}
+    assert (tmp_path / "run" / "learning_curves.png").is_file()

@@ -169,8 +169,10 @@ def build_dataset(
             if len(others) > 2 * keep:
                 others = sorted(rng.sample(others, keep), key=lambda item: str(item[0].path))
                 splits[name] = known + others
-    for name in ("train", "validation"):
-        if not splits[name]:
+    # A validation fraction of 0 is a deliberate choice (a final refit on train + validation); an
+    # empty split that was asked for is a dataset too small for its fractions.
+    for name, asked in (("train", True), ("validation", validation_fraction > 0 and official is None)):
+        if asked and not splits[name]:
             raise DatasetError(f"{root}: the {name} split is empty; add recordings from more speakers or change the fractions.")
     noise_dir = root / BACKGROUND_NOISE
     noise_files = sorted(p for p in noise_dir.glob("*") if p.suffix.lower() in AUDIO_EXTENSIONS) if noise_dir.is_dir() else []

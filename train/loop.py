@@ -244,7 +244,7 @@ class Trainer:
             "train_config": asdict(self.config),
             "epochs_trained": self.epoch,
             "best_epoch": self.best_epoch,
-            "validation_accuracy": round(self.best_accuracy, 4),
+            "validation_accuracy": round(self.best_accuracy, 4) if self.best_accuracy >= 0 else None,
             **more,
         }
 
@@ -308,8 +308,13 @@ class Trainer:
                         f"the weights became infinite or NaN in epoch {self.epoch + 1}; nothing was saved from it; "
                         f"lower --lr (now {c.learning_rate}) or --clip-grad."
                     )
-                predictions, validation_loss = self.predict("validation")
-                accuracy = float((predictions == self.targets["validation"].numpy()).mean())
+                if len(self.rows["validation"]):
+                    predictions, validation_loss = self.predict("validation")
+                    accuracy = float((predictions == self.targets["validation"].numpy()).mean())
+                    improved = accuracy > self.best_accuracy
+                else:  # no validation speakers (a refit on all but the test split): keep the newest epoch
+                    validation_loss = accuracy = None
+                    improved = True
                 self.epoch += 1
                 metrics.update(
                     epoch=self.epoch,
@@ -321,14 +326,13 @@ class Trainer:
                 self.history.append(metrics)
                 log.write(json.dumps(metrics) + "\n")
                 log.flush()
-                improved = accuracy > self.best_accuracy
                 if improved:
-                    self.best_accuracy, self.best_epoch = accuracy, self.epoch
+                    self.best_accuracy, self.best_epoch = (accuracy if accuracy is not None else -1.0), self.epoch
                     self._save("best.pt", self._metadata())
                 self.save_last()
                 print(
                     f"epoch {self.epoch:3d}/{c.epochs}  loss {metrics['train_loss']:.3f}  "
-                    f"train {metrics['train_accuracy']:.1%}  validation {accuracy:.1%}"
+                    f"train {metrics['train_accuracy']:.1%}  validation {'-' if accuracy is None else f'{accuracy:.1%}'}"
                     f"{'  *best' if improved else ''}  ({metrics['seconds']:.1f} s)",
                     file=sys.stderr,
                     flush=True,
