@@ -141,6 +141,7 @@ def _rows(result: dict) -> list[tuple[str, str, str, str]]:
         model = result["model_config"]
         out.append((
             f"training on the CPU ({model['cell']} {model['hidden_size']} x {model['num_layers']}, "
+            f"{model['features']['n_mfcc']} MFCC every {model['features']['hop_ms']:g} ms, "
             f"batch {result['train_config']['batch_size']}, {result['train_clips']} training clips)",
             f"with clip cache {cached['clips_per_second']:.0f} clips/s, epoch ~{cached['epoch_seconds_extrapolated']:.0f} s; "
             f"decoding every batch {uncached['clips_per_second']:.0f} clips/s, epoch ~{uncached['epoch_seconds_extrapolated']:.0f} s; "

@@ -1,8 +1,8 @@
 """Training speed on the CPU: clips per second and epoch time, with and without the clip cache.
 
-The recipe is given as `speechcmd train` options (parsed by the same parser, so any recipe, e.g.
-the one in resources/models/README.md, can be timed); the default is the bundled model's shape
-(LSTM 128 x 2, batch 64, default augmentation) on the real clips in ../shared/data, or on a
+The recipe is given as `speechcmd train` options (parsed by the same parser, so any recipe can be
+timed). By default it is the command recorded in the bundled model (its `metadata["command"]`),
+else LSTM 128 x 2, batch 64, default augmentation; on the real clips in ../shared/data, or on a
 generated folder-per-label dataset where those are absent.
 
 "cached" is `Trainer` as it trains: each batch read from the decoded int16 `ClipCache`.
@@ -51,6 +51,23 @@ MAPPED = {
     "cell", "hidden", "layers", "dropout", "pooling", "n_mfcc", "n_mels", "frame_ms", "hop_ms", "cmn",
     "device", "no_amp", "download", "cache_dir", "out", "resume", "quiet",
 }
+
+
+def bundled_recipe() -> str | None:
+    """The options the bundled model was trained with, less where its run was written."""
+    from model.checkpoint import BUNDLED_MODEL, read_checkpoint
+
+    if not BUNDLED_MODEL.is_file():
+        return None
+    words = shlex.split(read_checkpoint(BUNDLED_MODEL).get("metadata", {}).get("command", ""))
+    if words[:2] != ["speechcmd", "train"]:
+        return None
+    options = words[2:]
+    for flag in ("--out", "--resume", "--cache-dir"):
+        while flag in options:
+            at = options.index(flag)
+            del options[at : at + 2]
+    return shlex.join(options)
 
 
 def parse_recipe(recipe: str) -> argparse.Namespace:
@@ -154,11 +171,15 @@ def run(options: dict) -> dict:
     warmup_steps = options.get("warmup_steps", 3)
     with tempfile.TemporaryDirectory(prefix="speechcmd-bench-") as temporary:
         temporary = Path(temporary)
-        recipe = options.get("recipe")
+        recipe, source = options.get("recipe"), "given"
         if not recipe:
-            data = REAL_DATA if (REAL_DATA / "yes").is_dir() else generate_dataset(temporary / "data")
-            recipe = DEFAULT_RECIPE.replace(str(REAL_DATA), str(data))
+            recipe, source = bundled_recipe(), "the bundled model's recorded command"
+        if not recipe:
+            recipe, source = DEFAULT_RECIPE, "default (bundled model absent)"
         args = parse_recipe(recipe)
+        if not (Path(args.data) / "yes").is_dir() and not options.get("recipe"):
+            args.data = str(generate_dataset(temporary / "data"))  # the real clips are absent here
+            source += ", on generated clips"
         dataset, config, model_config = build(args)
         cache_dir = Path(options.get("cache_dir") or default_cache_dir() / "clips")
         results = {}
@@ -175,6 +196,7 @@ def run(options: dict) -> dict:
             steps_per_epoch = trainer.steps_per_epoch
     return {
         "recipe": recipe,
+        "recipe_source": source,
         "model_config": model_config.to_dict(),
         "train_config": {"batch_size": config.batch_size, "optimizer": config.optimizer, "augment": vars(config.augment)},
         "train_clips": len(dataset.splits["train"]),
