@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import app.qt_workarounds  # noqa: F401  (first: PySide6 6.12 on Python 3.11)
 from app import audio_backend
 from app.audio_backend import AudioBackendError, InputDevice, MicrophoneSource
 from app.file_source import LONG_RECORDING_SECONDS, FileSource
