@@ -65,6 +65,40 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def configs_from_args(args: argparse.Namespace, root: Path, device: str):
+    """The dataset, training settings and model settings that `speechcmd train` options describe."""
+    from model.features import FeatureConfig
+    from model.network import ModelConfig
+    from train.augment import AugmentConfig
+    from train.data import build_dataset
+    from train.loop import TrainConfig
+
+    dataset = build_dataset(root, args.labels, args.validation_fraction, args.test_fraction, args.split_salt, seed=args.seed)
+    augment = AugmentConfig(
+        time_shift_ms=args.time_shift_ms,
+        noise_probability=args.noise_probability if dataset.noise_files else 0.0,
+        noise_max_volume=args.noise_volume,
+        time_masks=args.time_masks,
+        freq_masks=args.freq_masks,
+        speed_range=args.speed,
+        volume_range=args.volume,
+    )
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
+        weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        clip_grad_norm=args.clip_grad, label_smoothing=args.label_smoothing, patience=args.patience,
+        seed=args.seed, device=device, amp=not args.no_amp, augment=augment,
+    )
+    model_config = ModelConfig(
+        cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, pooling=args.pooling,
+        features=FeatureConfig(
+            n_mfcc=args.n_mfcc, n_mels=args.n_mels, frame_ms=args.frame_ms, hop_ms=args.hop_ms,
+            window_mean_normalization=args.cmn,
+        ),
+    )
+    return dataset, config, model_config
+
+
 def run_train(args: argparse.Namespace) -> int:
     import time
 
@@ -72,14 +106,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     from app.cli import UserError, resolve_device
     from model.checkpoint import CheckpointError
-    from model.features import FeatureConfig
-    from model.network import ModelConfig, SpeechCommandsModel
-    from train.augment import AugmentConfig
-    from train.data import DatasetError, build_dataset, describe
-    from train.loop import Trainer, TrainConfig, TrainingError
-    from train.metrics import format_report
-
+    from model.network import SpeechCommandsModel
+    from train.data import DatasetError, describe
     from train.download import default_cache_dir
+    from train.loop import Trainer, TrainingError
+    from train.metrics import format_report
 
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     if args.download:
@@ -92,29 +123,7 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         root = Path(args.data)
     try:
-        dataset = build_dataset(root, args.labels, args.validation_fraction, args.test_fraction, args.split_salt, seed=args.seed)
-        augment = AugmentConfig(
-            time_shift_ms=args.time_shift_ms,
-            noise_probability=args.noise_probability if dataset.noise_files else 0.0,
-            noise_max_volume=args.noise_volume,
-            time_masks=args.time_masks,
-            freq_masks=args.freq_masks,
-            speed_range=args.speed,
-            volume_range=args.volume,
-        )
-        config = TrainConfig(
-            epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
-            weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-            clip_grad_norm=args.clip_grad, label_smoothing=args.label_smoothing, patience=args.patience,
-            seed=args.seed, device=resolve_device(args.device), amp=not args.no_amp, augment=augment,
-        )
-        model_config = ModelConfig(
-            cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, pooling=args.pooling,
-            features=FeatureConfig(
-                n_mfcc=args.n_mfcc, n_mels=args.n_mels, frame_ms=args.frame_ms, hop_ms=args.hop_ms,
-                window_mean_normalization=args.cmn,
-            ),
-        )
+        dataset, config, model_config = configs_from_args(args, root, resolve_device(args.device))
     except (DatasetError, ValueError) as error:
         raise UserError(str(error)) from None
 
