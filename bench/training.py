@@ -8,7 +8,8 @@ generated folder-per-label dataset where those are absent.
 "cached" is `Trainer` as it trains: each batch read from the decoded int16 `ClipCache`.
 "uncached" is the baseline the cache replaced: each batch's clips decoded from disk with
 `load_audio` at every step (written here, not in train/). Only `steps` steps are timed (after
-warm-up steps); the epoch time is extrapolated from them.
+warm-up steps), the two variants alternating over the same batches; the epoch time is
+extrapolated from them.
 """
 
 from __future__ import annotations
@@ -137,29 +138,50 @@ def uncached_trainer_class():
     return DecodingTrainer
 
 
-def _time_steps(trainer, steps: int, warmup_steps: int) -> dict:
+def _steps(trainer, epoch: int, steps: int) -> tuple[float, float]:
+    """Wall and CPU seconds of `steps` training steps (the first steps of `epoch`'s order)."""
     real_steps = trainer.steps_per_epoch
-    trainer.steps_per_epoch = warmup_steps
-    trainer.train_epoch(0)
     trainer.steps_per_epoch = steps
     wall, cpu = time.perf_counter(), time.process_time()
-    trainer.train_epoch(1)
+    trainer.train_epoch(epoch)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     trainer.steps_per_epoch = real_steps
-    clips = steps * trainer.config.batch_size
-    rows = np.arange(min(trainer.config.batch_size, len(trainer.rows["train"])))
-    read = time.perf_counter()
+    return wall, cpu
+
+
+def _batch_read_ms(trainer) -> float:
+    rows = trainer.rows["train"][: trainer.config.batch_size]
+    start = time.perf_counter()
     for _ in range(5):
-        trainer.waveforms(trainer.rows["train"][rows])
-    read = (time.perf_counter() - read) / 5
-    return {
-        "steps_timed": steps,
-        "seconds_per_step": round(wall / steps, 4),
-        "cpu_seconds_per_step": round(cpu / steps, 4),
-        "clips_per_second": round(clips / wall, 1),
-        "batch_read_ms": round(read * 1e3, 2),
-        "epoch_seconds_extrapolated": round(wall / steps * real_steps, 1),
-    }
+        trainer.waveforms(rows)
+    return round((time.perf_counter() - start) / 5 * 1e3, 2)
+
+
+def _time_interleaved(trainers: dict, steps: int, warmup_steps: int, rounds: int = 5) -> dict:
+    """Alternate the variants in `rounds` slices of the same batches, so that a change in the
+    machine's load during the run hits both alike."""
+    for trainer in trainers.values():
+        _steps(trainer, 0, warmup_steps)
+    totals = {name: [0.0, 0.0] for name in trainers}
+    per_round = max(1, steps // rounds)
+    for round_ in range(rounds):
+        for name, trainer in trainers.items():
+            wall, cpu = _steps(trainer, 1 + round_, per_round)
+            totals[name][0] += wall
+            totals[name][1] += cpu
+    results = {}
+    for name, trainer in trainers.items():
+        wall, cpu = totals[name]
+        timed = per_round * rounds
+        results[name] = {
+            "steps_timed": timed,
+            "seconds_per_step": round(wall / timed, 4),
+            "cpu_seconds_per_step": round(cpu / timed, 4),
+            "clips_per_second": round(timed * trainer.config.batch_size / wall, 1),
+            "batch_read_ms": _batch_read_ms(trainer),
+            "epoch_seconds_extrapolated": round(wall / timed * trainer.steps_per_epoch, 1),
+        }
+    return results
 
 
 def run(options: dict) -> dict:
@@ -182,18 +204,14 @@ def run(options: dict) -> dict:
             source += ", on generated clips"
         dataset, config, model_config = build(args)
         cache_dir = Path(options.get("cache_dir") or default_cache_dir() / "clips")
-        results = {}
+        trainers = {}
         for name, trainer_class in (("cached", Trainer), ("uncached", uncached_trainer_class())):
             torch.manual_seed(config.seed)
             model = SpeechCommandsModel(model_config, dataset.labels)
-            built = time.perf_counter()
-            trainer = trainer_class(model, dataset, config, temporary / name, cache_dir, progress=False)
-            built = time.perf_counter() - built
-            results[name] = _time_steps(trainer, steps, warmup_steps)
-            if name == "cached":
-                results[name]["cache_open_or_build_seconds"] = round(built, 2)
-                results[name]["cache_file"] = str(trainer.cache.path)
-            steps_per_epoch = trainer.steps_per_epoch
+            trainers[name] = trainer_class(model, dataset, config, temporary / name, cache_dir, progress=False)
+        results = _time_interleaved(trainers, steps, warmup_steps)
+        results["cached"]["cache_file"] = str(trainers["cached"].cache.path)
+        steps_per_epoch = trainers["cached"].steps_per_epoch
     return {
         "recipe": recipe,
         "recipe_source": source,
