@@ -11,6 +11,7 @@ import os
 import pickle
 import tempfile
 import warnings
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -72,11 +73,26 @@ def save_checkpoint(path: str | Path, model: SpeechCommandsModel, metadata: dict
     return path
 
 
+def _check_integrity(path: Path) -> None:
+    """torch.load does not verify the CRC-32 that its zip format stores for every record, so a
+    flipped byte could load as a wrong label or weight; zipfile's check catches it first."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return  # not a zip at all: torch.load below gives the right message for what it is
+    except Exception as error:  # a damaged directory can make zipfile raise almost anything
+        raise CheckpointError(f"{path}: the model file is damaged ({_first_line(error)}); train or copy it again.") from None
+    if damaged is not None:
+        raise CheckpointError(f"{path}: the model file is damaged (its part {damaged!r} fails its checksum); train or copy it again.")
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """Load and validate the raw dict; raises `CheckpointError` with one clear sentence."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file; check the path or train one with `speechcmd train`.")
+    _check_integrity(path)
     try:
         with warnings.catch_warnings():  # torch's note on unusual pickle protocols says nothing to a user
             warnings.filterwarnings("ignore", message="Detected pickle protocol")

@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import settings
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# CI replays the same fuzz examples every run, so a red build is reproducible and never luck;
+# elsewhere Hypothesis explores new ones (and keeps what fails in .hypothesis/ to replay).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = Path(os.environ.get("SPEECHCMD_DATA", ROOT.parent / "shared" / "data" / "speech_commands_12"))

@@ -97,3 +97,12 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, tiny_mode
     monkeypatch.undo()
     assert read_checkpoint(path)["metadata"]["version"] == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left behind
+
+
+def test_a_flipped_byte_in_the_labels_is_caught_by_the_checksum(tmp_path, tiny_model):
+    good = save_checkpoint(tmp_path / "m.pt", tiny_model).read_bytes()
+    at = good.index(b"stop")  # the labels live uncompressed in the pickle record
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(good[:at] + b"X" + good[at + 1 :])
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_model(damaged)
