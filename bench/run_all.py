@@ -168,6 +168,7 @@ def write_readme() -> Path:
         "`--quick` is a smoke test that writes nothing. Each benchmark runs in a fresh interpreter, so the",
         "peak memory is its own (`ru_maxrss`). The results are in `bench/results/<name>.json`; this table",
         "is regenerated from them. See each module's docstring for exactly what is measured.",
+        "`bench/gui_fps.py` (the desktop app's redraw rate) needs Qt and runs on its own; see its docstring.",
         "",
         "| Benchmark | Measured | Target | |",
         "|---|---|---|---|",
