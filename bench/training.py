@@ -44,16 +44,6 @@ def generate_dataset(root: Path, words=("yes", "no", "up", "down"), speakers: in
     return root
 
 
-# Options of `speechcmd train` that `build` maps, or that do not change the speed of a step.
-MAPPED = {
-    "data", "labels", "validation_fraction", "test_fraction", "split_salt", "seed", "time_shift_ms",
-    "noise_probability", "noise_volume", "time_masks", "freq_masks", "speed", "volume", "epochs", "batch_size",
-    "optimizer", "lr", "weight_decay", "schedule", "warmup_epochs", "clip_grad", "label_smoothing", "patience",
-    "cell", "hidden", "layers", "dropout", "pooling", "n_mfcc", "n_mels", "frame_ms", "hop_ms", "cmn",
-    "device", "no_amp", "download", "cache_dir", "out", "resume", "quiet",
-}
-
-
 def bundled_recipe() -> str | None:
     """The options the bundled model was trained with, less where its run was written."""
     from model.checkpoint import BUNDLED_MODEL, read_checkpoint
@@ -72,52 +62,12 @@ def bundled_recipe() -> str | None:
 
 
 def parse_recipe(recipe: str) -> argparse.Namespace:
-    """Parse `speechcmd train` options; refuse options `build` would silently ignore."""
+    """Parse `speechcmd train` options with the command's own parser."""
     from train.cli import add_train_arguments
 
     parser = argparse.ArgumentParser(prog="recipe")
     add_train_arguments(parser)
-    args = parser.parse_args(shlex.split(recipe))
-    unmapped = sorted(name for name, value in vars(args).items() if name not in MAPPED and value != parser.get_default(name))
-    if unmapped:
-        raise SystemExit(f"bench/training.py does not map these train options yet: {', '.join(unmapped)}.")
-    return args
-
-
-def build(args: argparse.Namespace):
-    """Dataset, TrainConfig and ModelConfig from parsed options, as `speechcmd train` builds them.
-
-    A copy of the wiring in train/cli.py `run_train`; keep the two in step (MAPPED above)."""
-    from model.features import FeatureConfig
-    from model.network import ModelConfig
-    from train.augment import AugmentConfig
-    from train.data import build_dataset
-    from train.loop import TrainConfig
-
-    dataset = build_dataset(Path(args.data), args.labels, args.validation_fraction, args.test_fraction, args.split_salt, seed=args.seed)
-    augment = AugmentConfig(
-        time_shift_ms=args.time_shift_ms,
-        noise_probability=args.noise_probability if dataset.noise_files else 0.0,
-        noise_max_volume=args.noise_volume,
-        time_masks=args.time_masks,
-        freq_masks=args.freq_masks,
-        speed_range=args.speed,
-        volume_range=args.volume,
-    )
-    config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
-        weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-        clip_grad_norm=args.clip_grad, label_smoothing=args.label_smoothing, patience=args.patience,
-        seed=args.seed, device="cpu", amp=False, augment=augment,
-    )
-    model_config = ModelConfig(
-        cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, pooling=args.pooling,
-        features=FeatureConfig(
-            n_mfcc=args.n_mfcc, n_mels=args.n_mels, frame_ms=args.frame_ms, hop_ms=args.hop_ms,
-            window_mean_normalization=args.cmn,
-        ),
-    )
-    return dataset, config, model_config
+    return parser.parse_args(shlex.split(recipe))
 
 
 def uncached_trainer_class():
@@ -186,6 +136,7 @@ def _time_interleaved(trainers: dict, steps: int, warmup_steps: int, rounds: int
 
 def run(options: dict) -> dict:
     from model.network import SpeechCommandsModel
+    from train.cli import configs_from_args
     from train.download import default_cache_dir
     from train.loop import Trainer
 
@@ -202,7 +153,7 @@ def run(options: dict) -> dict:
         if not (Path(args.data) / "yes").is_dir() and not options.get("recipe"):
             args.data = str(generate_dataset(temporary / "data"))  # the real clips are absent here
             source += ", on generated clips"
-        dataset, config, model_config = build(args)
+        dataset, config, model_config = configs_from_args(args, Path(args.data), "cpu")
         cache_dir = Path(options.get("cache_dir") or default_cache_dir() / "clips")
         trainers = {}
         for name, trainer_class in (("cached", Trainer), ("uncached", uncached_trainer_class())):
