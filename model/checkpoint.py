@@ -130,6 +130,12 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
         labels = data["labels"]
         if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
             raise ValueError("its labels are not a list of words")
+        # Check one weight against the settings before allocating: a damaged hidden size must not
+        # make the loader allocate gigabytes first.
+        recurrent = data["state_dict"].get("recurrent.rnn.weight_hh_l0")
+        gates = 3 if config.cell == "gru" else 4
+        if recurrent is None or tuple(recurrent.shape) != (gates * config.hidden_size, config.hidden_size):
+            raise ValueError("its weights do not have the sizes its settings give")
         model = SpeechCommandsModel(config, labels)
         model.load_state_dict(data["state_dict"], strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as error:

@@ -28,6 +28,12 @@ class FeatureConfig:
     # c0 (energy) keeps its level so that loudness still tells silence from speech.
     window_mean_normalization: bool = False
 
+    def __post_init__(self):
+        if min(self.sample_rate, self.window_seconds, self.frame_ms, self.hop_ms, self.n_mels, self.n_mfcc) <= 0:
+            raise ValueError("feature sizes and rates must be positive.")
+        if self.n_mfcc > self.n_mels or not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
+            raise ValueError("need n_mfcc <= n_mels and 0 <= f_min < f_max <= half the sample rate.")
+
     @property
     def window_samples(self) -> int:
         return round(self.window_seconds * self.sample_rate)

@@ -106,3 +106,11 @@ def test_a_flipped_byte_in_the_labels_is_caught_by_the_checksum(tmp_path, tiny_m
     damaged.write_bytes(good[:at] + b"X" + good[at + 1 :])
     with pytest.raises(CheckpointError, match="damaged"):
         load_model(damaged)
+
+
+def test_a_damaged_hidden_size_is_refused_before_anything_is_allocated(tmp_path, tiny_model):
+    data = torch.load(save_checkpoint(tmp_path / "good.pt", tiny_model), weights_only=True)
+    data["config"]["hidden_size"] = 30_000  # would be ~14 GB of LSTM weights
+    torch.save(data, tmp_path / "big.pt")
+    with pytest.raises(CheckpointError, match="sizes its settings give"):
+        load_model(tmp_path / "big.pt")

@@ -117,3 +117,18 @@ def test_clip_cache_decodes_once_and_pads_to_one_second(tmp_path):
     assert np.abs(cache.samples[short, 8_000:]).max() == 0 and np.abs(cache.samples[short, :8_000]).max() > 10_000
     mtime = cache.path.stat().st_mtime_ns
     assert ClipCache(clips, tmp_path / "cache", progress=False).path.stat().st_mtime_ns == mtime
+
+
+def test_a_full_disk_while_building_the_cache_is_one_sentence_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    root = make_folder(tmp_path / "data", speakers=2, clips_per_speaker=1, words=["yes"], noise=False)
+
+    def disk_full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", disk_full, raising=False)
+    with pytest.raises(DatasetError, match="No space left on device"):
+        ClipCache(scan_folder(root), tmp_path / "cache", progress=False)
+    assert list((tmp_path / "cache").iterdir()) == []

@@ -212,17 +212,30 @@ class ClipCache:
 
         # A name of its own, so that two runs building the same cache at once do not share a file.
         partial = self.path.with_suffix(f".{os.getpid()}.partial.npy")
-        data = np.lib.format.open_memmap(partial, mode="w+", dtype=np.int16, shape=(len(self.clips), window_samples))
-        for row, clip in enumerate(tqdm(self.clips, desc="decoding clips (once)", unit="clip", leave=False, disable=not progress)):
-            try:
-                audio = load_audio(clip.path, sample_rate)[:window_samples]
-            except AudioError as error:
-                raise DatasetError(f"{error} Remove it from the dataset folder.") from None
-            data[row, : len(audio)] = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
-            data[row, len(audio) :] = 0
-        data.flush()
-        del data
-        partial.replace(self.path)
+        shape = (len(self.clips), window_samples)
+        try:
+            data = np.lib.format.open_memmap(partial, mode="w+", dtype=np.int16, shape=shape)
+            if hasattr(os, "posix_fallocate"):
+                # Reserve the blocks now: a memory map that finds the disk full kills the process (SIGBUS).
+                with open(partial, "r+b") as file:
+                    os.posix_fallocate(file.fileno(), 0, partial.stat().st_size)
+            for row, clip in enumerate(tqdm(self.clips, desc="decoding clips (once)", unit="clip", leave=False, disable=not progress)):
+                try:
+                    audio = load_audio(clip.path, sample_rate)[:window_samples]
+                except AudioError as error:
+                    raise DatasetError(f"{error} Remove it from the dataset folder.") from None
+                data[row, : len(audio)] = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
+                data[row, len(audio) :] = 0
+            data.flush()
+            del data
+            partial.replace(self.path)
+        except OSError as error:
+            raise DatasetError(
+                f"{self.path.parent}: cannot write the decoded-clip cache ({2 * shape[0] * shape[1] / 1e6:.0f} MB: "
+                f"{error.strerror or error}); free some space or pass --cache-dir on another disk."
+            ) from None
+        finally:
+            partial.unlink(missing_ok=True)
 
     def __len__(self) -> int:
         return len(self.clips)
