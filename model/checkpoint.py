@@ -132,6 +132,8 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
             raise ValueError("its labels are not a list of words")
         # Check one weight against the settings before allocating: a damaged hidden size must not
         # make the loader allocate gigabytes first.
+        if not isinstance(data["state_dict"], dict):
+            raise ValueError("its weights are not a dictionary of tensors")
         recurrent = data["state_dict"].get("recurrent.rnn.weight_hh_l0")
         gates = 3 if config.cell == "gru" else 4
         if recurrent is None or tuple(recurrent.shape) != (gates * config.hidden_size, config.hidden_size):
