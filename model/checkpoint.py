@@ -136,7 +136,7 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
             raise ValueError("its weights are not a dictionary of tensors")
         recurrent = data["state_dict"].get("recurrent.rnn.weight_hh_l0")
         gates = 3 if config.cell == "gru" else 4
-        if recurrent is None or tuple(recurrent.shape) != (gates * config.hidden_size, config.hidden_size):
+        if not isinstance(recurrent, torch.Tensor) or tuple(recurrent.shape) != (gates * config.hidden_size, config.hidden_size):
             raise ValueError("its weights do not have the sizes its settings give")
         model = SpeechCommandsModel(config, labels)
         model.load_state_dict(data["state_dict"], strict=True)
