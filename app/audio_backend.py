@@ -152,7 +152,7 @@ class MicrophoneSource:
         """New samples since the last call; raises AudioBackendError when the device is gone."""
         mic = self.microphone
         if mic.stream_error:
-            raise AudioBackendError(f"{mic.stream_error}; plug it back in or choose another device, then press Start.")
+            raise AudioBackendError(f"{mic.stream_error}; plug it back in or choose another device, then press Listen.")
         frames = mic.ring.read()
         now = self._clock()
         if len(frames):
@@ -160,7 +160,7 @@ class MicrophoneSource:
         elif now - self._last_audio > STALL_SECONDS:
             raise AudioBackendError(
                 f"The microphone '{self.name}' delivers no audio (unplugged?); "
-                "plug it back in or choose another device, then press Start."
+                "plug it back in or choose another device, then press Listen."
             )
         mono = frames.mean(axis=1, dtype=np.float32) if frames.shape[1] > 1 else frames[:, 0]
         if self._resampler is not None:
