@@ -132,3 +132,26 @@ def test_a_full_disk_while_building_the_cache_is_one_sentence_and_leaves_nothing
     with pytest.raises(DatasetError, match="No space left on device"):
         ClipCache(scan_folder(root), tmp_path / "cache", progress=False)
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_without_a_silence_folder_silence_is_cut_from_the_background_noise(tmp_path):
+    root = make_folder(tmp_path / "data", speakers=40, clips_per_speaker=1, words=["yes", "no", "cat"])
+    dataset = build_dataset(root, "12", 0.2, 0.2)
+    for name, counts in dataset.counts().items():
+        total = sum(counts.values())
+        assert 0.05 < counts[SILENCE] / total < 0.15, name  # about a tenth, as in the standard protocol
+    silence = [clip for clip, y in dataset.splits["train"] if dataset.labels[y] == SILENCE]
+    cache = ClipCache([clip for clip, _ in dataset.splits["train"]], tmp_path / "cache", progress=False)
+    rows = [k for k, (clip, y) in enumerate(dataset.splits["train"]) if dataset.labels[y] == SILENCE]
+    levels = np.abs(cache.samples[rows]).max(axis=1)
+    assert len(silence) == len(rows) > 0 and (levels > 0).mean() > 0.8  # noise, at random gains
+    assert len({clip.noise_cut for clip in silence}) == len(silence)
+
+
+def test_a_silence_folder_is_used_as_it_is(tmp_path):
+    root = make_folder(tmp_path / "data", speakers=20, clips_per_speaker=1, words=["yes", "no"])
+    for k in range(20):
+        write_wav(root / "_silence_" / f"{k}.wav", np.zeros(16_000, np.float32))
+    dataset = build_dataset(root, "12", 0.2, 0.2)
+    silence = [clip for items in dataset.splits.values() for clip, y in items if dataset.labels[y] == SILENCE]
+    assert len(silence) == 20 and all(clip.noise_cut is None for clip in silence)

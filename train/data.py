@@ -10,8 +10,8 @@ int16 memory map so that training epochs never decode audio again.
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.audio import AUDIO_EXTENSIONS, AudioError, load_audio
+from model import SAMPLE_RATE
+from model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration, load_audio
 from model.detection import NON_COMMANDS
 
 SILENCE = "_silence_"
@@ -38,6 +39,9 @@ class Clip:
     path: Path
     word: str  # the folder it came from
     speaker: str
+    # A silence example cut from a background-noise recording: where (16 kHz samples) and how loud.
+    # None for ordinary clips, which are used whole.
+    noise_cut: tuple[int, float] | None = None
 
 
 def speaker_of(path: Path) -> str:
@@ -100,6 +104,25 @@ def split_of(speaker: str, validation_fraction: float, test_fraction: float, sal
     if bucket < test_fraction + validation_fraction:
         return "validation"
     return "train"
+
+
+def silence_clips(noise_files: list[Path], split: str, others: int, fraction: float, seed: int) -> list[Clip]:
+    """The standard protocol's silence for datasets without a `_silence_` folder (the full Speech
+    Commands): about `fraction` of the split, 1 s cuts of the background-noise recordings at a
+    random gain from 0 to 1 (digital silence where there is no noise)."""
+    count = round(others * fraction / (1 - fraction))
+    rng = random.Random(f"{seed}-{split}")
+    lengths = [int(audio_duration(path) * SAMPLE_RATE) for path in noise_files]
+    clips = []
+    for k in range(count):
+        usable = [(path, n) for path, n in zip(noise_files, lengths) if n > SAMPLE_RATE]
+        if usable:
+            path, n = rng.choice(usable)
+            cut = (rng.randrange(0, n - SAMPLE_RATE), rng.uniform(0.0, 1.0))
+        else:
+            path, cut = Path("(digital silence)"), (0, 0.0)
+        clips.append(Clip(path, SILENCE, f"{SILENCE}{split}{k}", cut))
+    return clips
 
 
 @dataclass
@@ -169,13 +192,16 @@ def build_dataset(
             if len(others) > 2 * keep:
                 others = sorted(rng.sample(others, keep), key=lambda item: str(item[0].path))
                 splits[name] = known + others
+    noise_dir = root / BACKGROUND_NOISE
+    noise_files = sorted(p for p in noise_dir.glob("*") if p.suffix.lower() in AUDIO_EXTENSIONS) if noise_dir.is_dir() else []
+    if SILENCE in labels and not any(y == labels.index(SILENCE) for items in splits.values() for _, y in items):
+        for name, items in splits.items():
+            items.extend((clip, labels.index(SILENCE)) for clip in silence_clips(noise_files, name, len(items), unknown_fraction, seed))
     # A validation fraction of 0 is a deliberate choice (a final refit on train + validation); an
     # empty split that was asked for is a dataset too small for its fractions.
     for name, asked in (("train", True), ("validation", validation_fraction > 0 and official is None)):
         if asked and not splits[name]:
             raise DatasetError(f"{root}: the {name} split is empty; add recordings from more speakers or change the fractions.")
-    noise_dir = root / BACKGROUND_NOISE
-    noise_files = sorted(p for p in noise_dir.glob("*") if p.suffix.lower() in AUDIO_EXTENSIONS) if noise_dir.is_dir() else []
     rule = "official lists" if official is not None else (
         f"speaker hash (salt {salt!r}, validation {validation_fraction}, test {test_fraction})"
     )
@@ -197,8 +223,9 @@ class ClipCache:
         self.clips = clips
         key = hashlib.sha1()
         for clip in clips:
-            stat = clip.path.stat()
-            key.update(f"{clip.path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+            stat = clip.path.stat() if clip.path.exists() else None
+            size, mtime = (stat.st_size, stat.st_mtime_ns) if stat else (0, 0)
+            key.update(f"{clip.path}|{size}|{mtime}|{clip.noise_cut}\n".encode())
         key.update(f"{window_samples}|{sample_rate}".encode())
         cache_dir = Path(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -213,6 +240,7 @@ class ClipCache:
         # A name of its own, so that two runs building the same cache at once do not share a file.
         partial = self.path.with_suffix(f".{os.getpid()}.partial.npy")
         shape = (len(self.clips), window_samples)
+        noise: dict[Path, np.ndarray] = {}  # background recordings, read once for all their cuts
         try:
             data = np.lib.format.open_memmap(partial, mode="w+", dtype=np.int16, shape=shape)
             if hasattr(os, "posix_fallocate"):
@@ -221,7 +249,7 @@ class ClipCache:
                     os.posix_fallocate(file.fileno(), 0, partial.stat().st_size)
             for row, clip in enumerate(tqdm(self.clips, desc="decoding clips (once)", unit="clip", leave=False, disable=not progress)):
                 try:
-                    audio = load_audio(clip.path, sample_rate)[:window_samples]
+                    audio = self._samples(clip, sample_rate, window_samples, noise)
                 except AudioError as error:
                     raise DatasetError(f"{error} Remove it from the dataset folder.") from None
                 data[row, : len(audio)] = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
@@ -236,6 +264,17 @@ class ClipCache:
             ) from None
         finally:
             partial.unlink(missing_ok=True)
+
+    @staticmethod
+    def _samples(clip: Clip, sample_rate: int, window_samples: int, noise: dict[Path, np.ndarray]) -> np.ndarray:
+        if clip.noise_cut is None:
+            return load_audio(clip.path, sample_rate)[:window_samples]
+        offset, gain = clip.noise_cut
+        if gain == 0.0:
+            return np.zeros(window_samples, np.float32)
+        if clip.path not in noise:
+            noise[clip.path] = load_audio(clip.path, sample_rate)
+        return noise[clip.path][offset : offset + window_samples] * gain
 
     def __len__(self) -> int:
         return len(self.clips)
