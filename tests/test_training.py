@@ -121,3 +121,18 @@ def test_a_refit_without_validation_speakers_keeps_the_last_epoch(tmp_path, caps
     assert best.metadata["best_epoch"] == 3 and best.metadata["validation_accuracy"] is None
     assert best.metadata["split_counts"]["validation"] == {}
     assert (tmp_path / "run" / "learning_curves.png").is_file()
+
+
+def test_distillation_from_a_teacher_trains_a_student_that_matches_it(tmp_path, capsys, tone_words):
+    train_cli(capsys, tone_words, tmp_path / "teacher", "--epochs", 8, "--lr", 0.01)
+    teacher = tmp_path / "teacher" / "best.pt"
+    code, (_, err) = train_cli(capsys, tone_words, tmp_path / "student", "--epochs", 8, "--lr", 0.01,
+                               "--teacher", teacher, "--distill-weight", 0.9, "--cell", "gru")
+    assert code == 0, err
+    student = load_model(tmp_path / "student" / "best.pt")
+    assert student.metadata["teachers"] == [str(teacher)] and student.metadata["test_accuracy"] > 0.6
+
+
+def test_a_teacher_with_other_labels_is_one_sentence(tmp_path, capsys, tone_words, tiny_checkpoint):
+    code, (_, err) = train_cli(capsys, tone_words, tmp_path / "student", "--teacher", tiny_checkpoint)
+    assert code == 2 and "teacher" in err and len(err.strip().splitlines()[-1]) > 0

@@ -46,6 +46,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     opt.add_argument("--clip-grad", type=float, default=5.0, help="gradient norm clipping, 0 = off (default: 5.0)")
     opt.add_argument("--label-smoothing", type=float, default=0.1, help="(default: 0.1)")
     opt.add_argument("--patience", type=int, default=0, help="early stop after this many epochs without a better validation accuracy, 0 = off")
+    opt.add_argument("--teacher", action="append", default=[], metavar="PATH", help="distill from this trained model (repeat for an ensemble)")
+    opt.add_argument("--distill-weight", type=float, default=0.5, help="share of the loss that follows the teachers (default: 0.5)")
+    opt.add_argument("--temperature", type=float, default=2.0, help="distillation temperature (default: 2)")
     opt.add_argument("--seed", type=int, default=0, help="seed for initialization, shuffling and augmentation (default: 0)")
     add_device_argument(opt)
     opt.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
@@ -87,6 +90,7 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
         clip_grad_norm=args.clip_grad, label_smoothing=args.label_smoothing, patience=args.patience,
+        distillation_weight=args.distill_weight, temperature=args.temperature,
         seed=args.seed, device=device, amp=not args.no_amp, augment=augment,
     )
     model_config = ModelConfig(
@@ -105,7 +109,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from app.cli import UserError, resolve_device
-    from model.checkpoint import CheckpointError
+    from model.checkpoint import CheckpointError, load_model
     from model.network import SpeechCommandsModel
     from train.data import DatasetError, describe
     from train.download import default_cache_dir
@@ -136,7 +140,11 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters; run folder: {run_dir}", file=sys.stderr)
     command = shlex.join(["speechcmd", *getattr(args, "argv", ["train"])])
     try:
-        trainer = Trainer(model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet, metadata={"command": command})
+        teachers = [load_model(path) for path in args.teacher]
+        trainer = Trainer(
+            model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet,
+            metadata={"command": command, "teachers": list(args.teacher)}, teachers=teachers,
+        )
         if args.resume:
             trainer.resume(args.resume)
         result = trainer.fit()

@@ -49,6 +49,8 @@ class TrainConfig:
     clip_grad_norm: float = 5.0
     label_smoothing: float = 0.1
     patience: int = 0  # stop after this many epochs without a better validation accuracy (0 = never)
+    distillation_weight: float = 0.5  # share of the loss that follows the teachers, when there are any
+    temperature: float = 2.0  # softens teacher and student distributions for distillation (Hinton et al. 2015)
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # mixed precision, on CUDA only
@@ -81,12 +83,16 @@ class Trainer:
         cache_dir: str | Path,
         progress: bool = True,
         metadata: dict | None = None,
+        teachers: list[SpeechCommandsModel] = (),
     ):
         if list(model.labels) != list(dataset.labels):
             raise TrainingError("the model's labels differ from the dataset's; build the model from dataset.labels.")
         self.config = config
         self.device = torch.device(config.device)
         self.model = model.to(self.device)
+        if any(list(teacher.labels) != list(dataset.labels) for teacher in teachers):
+            raise TrainingError("every teacher model must have the dataset's labels, in the same order.")
+        self.teachers = [teacher.to(self.device).eval() for teacher in teachers]
         self.dataset = dataset
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -190,6 +196,8 @@ class Trainer:
                     features = spec_augment(self.model.frontend(waveform), c.augment, augment)
                 logits = self.model.logits_from_features(features)
                 loss = F.cross_entropy(logits.float(), targets, label_smoothing=c.label_smoothing)
+                if self.teachers:
+                    loss = (1 - c.distillation_weight) * loss + c.distillation_weight * self.distillation_loss(waveform, logits)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; nothing was saved "
@@ -208,6 +216,15 @@ class Trainer:
             if self.progress:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         return {"train_loss": loss_sum / seen, "train_accuracy": correct / seen}
+
+    def distillation_loss(self, waveform: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """KL divergence from the teachers' averaged, softened prediction on the same augmented batch
+        (what an ensemble knows, taught to one model that ships alone)."""
+        T = self.config.temperature
+        with torch.no_grad():
+            teacher = torch.stack([t(waveform).float().div(T).softmax(-1) for t in self.teachers]).mean(dim=0)
+        student = F.log_softmax(logits.float() / T, dim=-1)
+        return F.kl_div(student, teacher, reduction="batchmean") * T * T
 
     @torch.no_grad()
     def predict(self, split: str, batch_size: int = 256) -> tuple[np.ndarray, float]:
