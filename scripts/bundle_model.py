@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 from model.checkpoint import BUNDLED_MODEL, model_from_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
 from train.cli import evaluate_clips  # noqa: E402
 from train.data import build_dataset  # noqa: E402
+from train.loop import plot_curves  # noqa: E402
 from train.metrics import format_report, plot_confusion  # noqa: E402
 
 
@@ -52,8 +52,8 @@ def main() -> int:
     )
     save_checkpoint(args.out, model, metadata)
     plot_confusion(result, args.out.parent / "confusion.png", "Held-out test speakers")
-    if (args.run / "learning_curves.png").is_file():
-        shutil.copy(args.run / "learning_curves.png", args.out.parent / "learning_curves.png")
+    history = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
+    plot_curves(history, args.out.parent / "learning_curves.png")
     print(format_report(result))
     print(f"\nwrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     print(json.dumps({"test_accuracy": result["accuracy"], "n": result["n"], "speakers": metadata["held_out_speakers"]}))

@@ -394,12 +394,14 @@ def plot_curves(history: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     epochs = [h["epoch"] for h in history]
+    validated = any(h.get("validation_accuracy") is not None for h in history)  # not in a refit
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     left.plot(epochs, [h["train_loss"] for h in history], label="train (augmented, smoothed)")
-    left.plot(epochs, [h["validation_loss"] for h in history], label="validation")
-    left.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
     right.plot(epochs, [h["train_accuracy"] for h in history], label="train (augmented)")
-    right.plot(epochs, [h["validation_accuracy"] for h in history], label="validation")
+    if validated:
+        left.plot(epochs, [h["validation_loss"] for h in history], label="validation")
+        right.plot(epochs, [h["validation_accuracy"] for h in history], label="validation")
+    left.set(xlabel="epoch", ylabel="loss", title="Loss")
     right.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1))
     for ax in (left, right):
         ax.grid(alpha=0.3)
