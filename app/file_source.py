@@ -47,6 +47,11 @@ class FileSource:
             samples = np.concatenate([pad, samples, pad])
         return cls(samples, Path(path).name, **kwargs)
 
+    def restart(self) -> None:
+        """Play from the beginning, with the clock starting now (decoding may have taken a while)."""
+        self._start = self._clock()
+        self.position = 0
+
     @property
     def duration(self) -> float:
         return len(self.samples) / SAMPLE_RATE

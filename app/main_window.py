@@ -45,18 +45,19 @@ from app.views.probability_bars import ProbabilityBars
 from app.views.saturation_view import SaturationView
 from app.views.timeline import Timeline
 from app.views.word_view import WordView
-from model.audio import AUDIO_EXTENSIONS, AudioError
+from model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration
 from model.checkpoint import CheckpointError, load_model
 from model.detection import DetectionPolicy
 from model.inference import Classifier
 
 REDRAW_MS = 33  # ~30 frames per second
+DECODE_IN_BACKGROUND_SECONDS = 60.0  # longer files are decoded off the GUI thread
 ERROR_STYLE = "background: #7a1f1f; color: white; padding: 6px; font-weight: bold;"
 WARNING_STYLE = "background: #7a6a1f; color: white; padding: 6px;"
 
 
 class _ScanResults(QObject):
-    """Carries a whole-file scan's detections from its thread to the GUI thread."""
+    """Carries a background job's (token, result) from its thread to the GUI thread."""
 
     done = Signal(int, object)
 
@@ -90,6 +91,9 @@ class MainWindow(QMainWindow):
         self._scan_token = 0
         self._scan_results = _ScanResults(self)
         self._scan_results.done.connect(self._scan_finished)
+        self._load_token = 0
+        self._load_results = _ScanResults(self)
+        self._load_results.done.connect(self._file_loaded)
         self.setWindowTitle("speechcmd: spoken commands and the LSTM's gates")
         self.setAcceptDrops(True)
         self._build_views()
@@ -388,13 +392,45 @@ class MainWindow(QMainWindow):
         return True
 
     def open_file(self, path: str | Path, paced: bool = True) -> bool:
-        """Play a file through the recognizer (audibly when there is an output device)."""
+        """Play a file through the recognizer (audibly when there is an output device).
+
+        A long recording is decoded on a thread, so the window never freezes on an hour of audio;
+        it starts playing when decoded (False is returned only for errors known at once)."""
         audio_backend.stop_playback()
+        self._load_token += 1
         try:
-            source = FileSource.from_path(path, paced=paced)
+            decode_in_background = audio_duration(path) > DECODE_IN_BACKGROUND_SECONDS
+            if not decode_in_background:
+                return self._play(FileSource.from_path(path, paced=paced), paced)
         except AudioError as error:
             self.show_message(str(error))
             return False
+        token, results = self._load_token, self._load_results
+        self.source_label.setText(f"decoding {Path(path).name}…")
+
+        def decode():
+            try:
+                result = FileSource.from_path(path, paced=paced)
+            except AudioError as error:
+                result = error
+            try:
+                results.done.emit(token, result)
+            except RuntimeError:
+                pass  # the window was closed while decoding
+
+        threading.Thread(target=decode, name="file-decode", daemon=True).start()
+        return True
+
+    def _file_loaded(self, token: int, result) -> None:
+        if token != self._load_token:
+            return  # another file was opened meanwhile
+        if isinstance(result, AudioError):
+            self.show_message(str(result))
+        else:
+            self._play(result, result.paced)
+
+    def _play(self, source: FileSource, paced: bool) -> bool:
+        source.restart()
         if not self._start_source(source, f"playing {source.name}"):
             return False
         self.playing_audibly = paced and audio_backend.play(source.samples)

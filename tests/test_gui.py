@@ -7,6 +7,7 @@ and `window.redraw()` draws what the worker produced, so nothing here sleeps.
 from __future__ import annotations
 
 import builtins
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +16,7 @@ import pytest
 import torch
 from PySide6.QtCore import QPointF, QSettings
 
-from app import audio_backend
+from app import audio_backend, main_window
 from app.main_window import MainWindow
 from app.views.saturation_view import gate_saturation
 from model.checkpoint import BUNDLED_MODEL, load_model, save_checkpoint
@@ -188,6 +189,25 @@ def test_a_long_recording_shows_its_detections_on_the_timeline(qtbot, make_windo
     expected = Classifier(window.model, policy=window.policy).scan([window.worker.source.samples])
     assert window.timeline.detections == expected
     assert [d.label for d in expected] == ["go"] * 5  # one per second (the suppression time) after the first 1.2 s
+
+
+def test_an_hour_long_recording_is_decoded_off_the_gui_thread_then_plays(qtbot, make_window, tmp_path, monkeypatch):
+    long_file = write_wav(tmp_path / "long.wav", tone(300, 5.0) * 0.3)
+    monkeypatch.setattr(main_window, "DECODE_IN_BACKGROUND_SECONDS", 2.0)  # "long" without writing an hour
+    decoded_on = []
+    from_path = main_window.FileSource.from_path
+
+    def recording_thread(*args, **kwargs):
+        decoded_on.append(threading.current_thread() is threading.main_thread())
+        return from_path(*args, **kwargs)
+
+    monkeypatch.setattr(main_window.FileSource, "from_path", recording_thread)
+    window = make_window()
+    assert window.open_file(long_file, paced=False)
+    assert "decoding long.wav" in window.source_label.text()
+    qtbot.waitUntil(lambda: window.worker.source is not None, timeout=10_000)
+    assert decoded_on == [False] and window.worker.source.duration == pytest.approx(5.0)
+    assert "playing long.wav" in window.source_label.text()
 
 
 @pytest.mark.real_data
