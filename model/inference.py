@@ -97,10 +97,6 @@ class Classifier:
         top = [(self.labels[i], float(probabilities[i])) for i in order]
         return ClipResult(label=top[0][0], score=top[0][1], top=top)
 
-    def classify_clip(self, samples: np.ndarray, top_k: int = 3) -> ClipResult:
-        window = fit_to_window(samples, self.window_samples)
-        return self.clip_result(self.probabilities(window[None])[0], top_k)
-
     def scan(self, blocks: Iterable[np.ndarray]) -> list[Detection]:
         """Detections in a recording given as a stream of sample blocks."""
         recognizer = CommandRecognizer(self.labels, self.policy, self.window_samples / self.sample_rate)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from model.checkpoint import BUNDLED_MODEL, model_from_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
-from train.cli import evaluate_clips  # noqa: E402
+from train.evaluate import evaluate_clips  # noqa: E402
 from train.data import build_dataset  # noqa: E402
 from train.loop import plot_curves  # noqa: E402
 from train.metrics import format_report, plot_confusion  # noqa: E402

@@ -5,7 +5,7 @@ import pytest
 
 from model.checkpoint import BUNDLED_MODEL, load_model
 from tests.conftest import LABELS_12
-from train.cli import evaluate_clips
+from train.evaluate import evaluate_clips
 from train.data import build_dataset
 
 

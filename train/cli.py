@@ -166,41 +166,10 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     add_device_argument(p)
 
 
-def evaluate_folder(model, root: Path, device: str = "cpu") -> tuple[dict, list[dict]]:
-    """Accuracy report of `model` on a folder-per-label dataset, and the inputs that failed."""
-    from train.data import DatasetError, label_of, scan_folder
-
-    truth = {}
-    for clip in scan_folder(root):
-        label = label_of(clip.word, model.labels)
-        if label is not None:
-            truth[clip.path] = model.labels.index(label)
-    if not truth:
-        raise DatasetError(f"{root}: none of its folders matches a label of the model ({', '.join(model.labels)}).")
-    return evaluate_clips(model, truth, device)
-
-
-def evaluate_clips(model, truth: dict[Path, int], device: str = "cpu") -> tuple[dict, list[dict]]:
-    """Classify clips exactly as `speechcmd classify` does and score them against label indices."""
-    import numpy as np
-
-    from model.inference import Classifier
-    from train.metrics import report
-
-    classifier = Classifier(model, device=device)
-    targets, predictions, failures = [], [], []
-    for result in classifier.classify_files(list(truth), top_k=1):
-        if "label" not in result:
-            failures.append({"path": result["path"], "error": result.get("error", "longer than one clip; evaluate takes 1 s clips")})
-            continue
-        targets.append(truth[Path(result["path"])])
-        predictions.append(model.labels.index(result["label"]))
-    return report(np.array(targets, dtype=np.int64), np.array(predictions, dtype=np.int64), model.labels), failures
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     from app.cli import UserError, load_model_or_fail, resolve_device
     from train.data import DatasetError
+    from train.evaluate import evaluate_folder
     from train.metrics import format_report
 
     device = resolve_device(args.device)
