@@ -56,7 +56,7 @@ ERROR_STYLE = "background: #7a1f1f; color: white; padding: 6px; font-weight: bol
 WARNING_STYLE = "background: #7a6a1f; color: white; padding: 6px;"
 
 
-class _ScanResults(QObject):
+class _BackgroundResult(QObject):
     """Carries a background job's (token, result) from its thread to the GUI thread."""
 
     done = Signal(int, object)
@@ -85,14 +85,15 @@ class MainWindow(QMainWindow):
         self.last_update = None
         self.frames_drawn = 0  # redraws that showed a new window (the figure bench/gui_fps.py reports)
         self.updates_skipped = 0  # windows scored but replaced by a newer one before they were drawn
+        self._fps_since, self._fps_frames = time.monotonic(), 0
         self.playing_audibly = False
         self.worker = RecognitionWorker()
         self.policy = remembered_policy(settings)
         self._scan_token = 0
-        self._scan_results = _ScanResults(self)
+        self._scan_results = _BackgroundResult(self)
         self._scan_results.done.connect(self._scan_finished)
         self._load_token = 0
-        self._load_results = _ScanResults(self)
+        self._load_results = _BackgroundResult(self)
         self._load_results.done.connect(self._file_loaded)
         self.setWindowTitle("speechcmd: spoken commands and the LSTM's gates")
         self.setAcceptDrops(True)
@@ -548,9 +549,7 @@ class MainWindow(QMainWindow):
 
     def _update_fps(self) -> None:
         now = time.monotonic()
-        if not hasattr(self, "_fps_since"):
-            self._fps_since, self._fps_frames = now, self.frames_drawn
-        elif now - self._fps_since >= 1.0:
+        if now - self._fps_since >= 1.0:
             fps = (self.frames_drawn - self._fps_frames) / (now - self._fps_since)
             self.fps_label.setText(f"{fps:.0f} windows drawn/s")
             self._fps_since, self._fps_frames = now, self.frames_drawn

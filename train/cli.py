@@ -133,9 +133,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     torch.manual_seed(args.seed)
     model = SpeechCommandsModel(model_config, dataset.labels)
-    run_dir = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    if args.resume:
-        run_dir = Path(args.out) if args.out else Path(args.resume).parent
+    if args.out:
+        run_dir = Path(args.out)
+    else:
+        run_dir = Path(args.resume).parent if args.resume else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     print(f"data: {root} ({dataset.split_rule}) {describe(dataset)}", file=sys.stderr)
     print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters; run folder: {run_dir}", file=sys.stderr)
     command = shlex.join(["speechcmd", *getattr(args, "argv", ["train"])])

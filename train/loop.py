@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from model.checkpoint import read_checkpoint, save_checkpoint
 from model.network import SpeechCommandsModel
 from train.augment import AugmentConfig, augment_waveform, spec_augment
-from train.data import SILENCE, ClipCache, Dataset, load_noise
+from train.data import SILENCE, SPLITS, ClipCache, Dataset, load_noise
 from train.metrics import plot_confusion, report
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
@@ -100,11 +100,11 @@ class Trainer:
         self.metadata = metadata or {}
         self.sample_rate = model.config.features.sample_rate
 
-        clips = [clip for name in ("train", "validation", "test") for clip, _ in dataset.splits[name]]
+        clips = [clip for name in SPLITS for clip, _ in dataset.splits[name]]
         self.cache = ClipCache(clips, Path(cache_dir), model.config.features.window_samples, self.sample_rate, progress)
         offset = 0
         self.rows, self.targets = {}, {}
-        for name in ("train", "validation", "test"):
+        for name in SPLITS:
             items = dataset.splits[name]
             self.rows[name] = np.arange(offset, offset + len(items))
             self.targets[name] = torch.tensor([y for _, y in items], dtype=torch.long)
@@ -126,7 +126,7 @@ class Trainer:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.config
-        # No weight decay on biases and the normalization buffers' neighbours (1-d parameters).
+        # No weight decay on biases (the 1-d parameters).
         decay = [p for p in self.model.parameters() if p.ndim > 1]
         rest = [p for p in self.model.parameters() if p.ndim <= 1]
         groups = [{"params": decay, "weight_decay": c.weight_decay}, {"params": rest, "weight_decay": 0.0}]
