@@ -155,3 +155,10 @@ def test_a_silence_folder_is_used_as_it_is(tmp_path):
     dataset = build_dataset(root, "12", 0.2, 0.2)
     silence = [clip for items in dataset.splits.values() for clip, y in items if dataset.labels[y] == SILENCE]
     assert len(silence) == 20 and all(clip.noise_cut is None for clip in silence)
+
+
+def test_silence_clips_are_not_counted_as_speakers(tmp_path):
+    root = make_folder(tmp_path / "data", speakers=20, clips_per_speaker=1, words=["yes", "no"])
+    dataset = build_dataset(root, "12", 0.2, 0.2)
+    for name in ("train", "validation", "test"):
+        assert all(speaker.startswith("spk") for speaker in dataset.speakers(name)), name

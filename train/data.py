@@ -140,7 +140,9 @@ class Dataset:
         }
 
     def speakers(self, split: str) -> set[str]:
-        return {clip.speaker for clip, _ in self.splits[split]}
+        """The people in a split: silence clips are noise cuts, each its own "speaker" only for splitting."""
+        silence = self.labels.index(SILENCE) if SILENCE in self.labels else -1
+        return {clip.speaker for clip, y in self.splits[split] if y != silence}
 
 
 def _official_lists(root: Path) -> dict[str, set[str]] | None:
