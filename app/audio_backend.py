@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-from app.ring_buffer import RingBuffer
-from model import SAMPLE_RATE
+from speechcmd.app.ring_buffer import RingBuffer
+from speechcmd.model import SAMPLE_RATE
 
 # Rates tried in order when a device does not take 16 kHz itself; the rest is resampled by soxr.
 FALLBACK_RATES = (48_000, 44_100)

@@ -1,4 +1,4 @@
-"""The `speechcmd` command: classify, train, evaluate, gui.
+"""The `speechcmd` command: classify and gui here, train and evaluate in `cli_train`.
 
 Heavy modules (torch, Qt) are imported inside each command, so `speechcmd --help` is instant.
 Errors a user can cause print one sentence to stderr and exit non-zero; tracebacks mean bugs.
@@ -11,42 +11,8 @@ import json
 import os
 import sys
 
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one sentence, exit code 2."""
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA GPU is available here; use --device cpu.")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise UserError(f"--device {name}: use auto, cpu or cuda.")
-    return name
-
-
-def load_model_or_fail(path: str | None, device: str = "cpu"):
-    from model.checkpoint import CheckpointError, load_model
-
-    try:
-        return load_model(path, device)
-    except CheckpointError as error:
-        raise UserError(str(error)) from None
-
-
-def add_model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model", metavar="PATH", help="checkpoint to use (default: the bundled model in resources/models)"
-    )
-
-
-def add_device_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: %(default)s)"
-    )
+from speechcmd.app import cli_train
+from speechcmd.app.cli_common import UserError, add_device_argument, add_model_argument, load_model_or_fail, resolve_device
 
 
 # ---- classify ---------------------------------------------------------------------------------
@@ -62,9 +28,9 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    from model.audio import find_audio_files
-    from model.detection import DetectionPolicy
-    from model.inference import Classifier
+    from speechcmd.model.audio import find_audio_files
+    from speechcmd.model.detection import DetectionPolicy
+    from speechcmd.model.inference import Classifier
 
     if args.top_k < 1:
         raise UserError("--top-k must be at least 1.")
@@ -103,31 +69,7 @@ def format_result(result: dict) -> str:
     return f"{path}\n    {result['label']:<10} {result['score']:.2f}    {others}".rstrip()
 
 
-# ---- the other commands live with their code ----------------------------------------------------
-
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from train.cli import add_train_arguments as add
-
-    add(parser)
-
-
-def run_train(args: argparse.Namespace) -> int:
-    from train.cli import run_train as run
-
-    return run(args)
-
-
-def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    from train.cli import add_evaluate_arguments as add
-
-    add(parser)
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    from train.cli import run_evaluate as run
-
-    return run(args)
+# ---- gui ----------------------------------------------------------------------------------------
 
 
 def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,15 +78,15 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_gui(args: argparse.Namespace) -> int:
-    from app.main_window import run_app
+    from speechcmd.app.main_window import run_app
 
     return run_app(model_path=args.model, files=args.files)
 
 
 COMMANDS = {
     "classify": ("classify audio files or folders with a trained model", add_classify_arguments, run_classify),
-    "train": ("train a model on Speech Commands or a folder-per-label dataset", add_train_arguments, run_train),
-    "evaluate": ("measure a model's accuracy on a folder-per-label dataset", add_evaluate_arguments, run_evaluate),
+    "train": ("train a model on Speech Commands or a folder-per-label dataset", cli_train.add_train_arguments, cli_train.run_train),
+    "evaluate": ("measure a model's accuracy on a folder-per-label dataset", cli_train.add_evaluate_arguments, cli_train.run_evaluate),
     "gui": ("open the desktop app: live microphone recognition with the LSTM's gates", add_gui_arguments, run_gui),
 }
 
@@ -154,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="speechcmd",
         description="Recognize spoken commands (yes, no, up, down, ...) with an LSTM and watch its gates.",
     )
-    from model import __version__
+    from speechcmd.model import __version__
 
     parser.add_argument("--version", action="version", version=f"speechcmd {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

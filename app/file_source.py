@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model import SAMPLE_RATE
-from model.audio import load_audio
+from speechcmd.model import SAMPLE_RATE
+from speechcmd.model.audio import load_audio
 
 # A short clip is played with this much silence on each side, as if said into a microphone,
 # so that several overlapping windows see the word (the detection policy averages them).

@@ -33,22 +33,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import audio_backend
-from app.audio_backend import AudioBackendError, InputDevice, MicrophoneSource
-from app.file_source import LONG_RECORDING_SECONDS, FileSource
-from app.recognition_worker import RecognitionWorker
-from app.views.detection_history import DetectionHistory
-from app.views.gate_heatmaps import GateHeatmaps
-from app.views.level_meter import LevelMeter
-from app.views.mfcc_view import MfccView
-from app.views.probability_bars import ProbabilityBars
-from app.views.saturation_view import SaturationView
-from app.views.timeline import Timeline
-from app.views.word_view import WordView
-from model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration
-from model.checkpoint import CheckpointError, load_model
-from model.detection import DetectionPolicy
-from model.inference import Classifier
+from speechcmd.app import audio_backend
+from speechcmd.app.audio_backend import AudioBackendError, InputDevice, MicrophoneSource
+from speechcmd.app.file_source import LONG_RECORDING_SECONDS, FileSource
+from speechcmd.app.recognition_worker import RecognitionWorker
+from speechcmd.app.views.detection_history import DetectionHistory
+from speechcmd.app.views.gate_heatmaps import GateHeatmaps
+from speechcmd.app.views.level_meter import LevelMeter
+from speechcmd.app.views.mfcc_view import MfccView
+from speechcmd.app.views.probability_bars import ProbabilityBars
+from speechcmd.app.views.saturation_view import SaturationView
+from speechcmd.app.views.timeline import Timeline
+from speechcmd.app.views.word_view import WordView
+from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration
+from speechcmd.model.checkpoint import CheckpointError, load_model
+from speechcmd.model.detection import DetectionPolicy
+from speechcmd.model.inference import Classifier
 
 REDRAW_MS = 33  # ~30 frames per second
 DECODE_IN_BACKGROUND_SECONDS = 60.0  # longer files are decoded off the GUI thread

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.audio_backend import AudioBackendError
-from model.detection import Detection, DetectionPolicy
-from model.network import SpeechCommandsModel
-from model.streaming import StreamingRecognizer, StreamUpdate
+from speechcmd.app.audio_backend import AudioBackendError
+from speechcmd.model.detection import Detection, DetectionPolicy
+from speechcmd.model.network import SpeechCommandsModel
+from speechcmd.model.streaming import StreamingRecognizer, StreamUpdate
 
 # One window every 30 ms (3 MFCC frames), so that the gate maps scroll at display rate (~33 fps).
 # A window costs ~5 ms for the bundled model on one core, so this leaves room for drawing.

@@ -39,8 +39,8 @@ def generate_clips(folder: Path, count: int, seed: int = 0) -> list[Path]:
 def _in_process(checkpoint: Path, paths: list[Path], repeats: int, threads: int) -> dict:
     import torch
 
-    from model.checkpoint import load_model
-    from model.inference import Classifier
+    from speechcmd.model.checkpoint import load_model
+    from speechcmd.model.inference import Classifier
 
     torch.set_num_threads(threads)
     classifier = Classifier(load_model(checkpoint), device="cpu")
@@ -86,7 +86,7 @@ def run(options: dict) -> dict:
         paths = generate_clips(folder, count)
         inputs = {"generated": ([folder], paths)}
         if (REAL_DATA / "yes").is_dir():
-            from model.audio import find_audio_files
+            from speechcmd.model.audio import find_audio_files
 
             folders = [REAL_DATA / name for name in CLIP_FOLDERS_12 if (REAL_DATA / name).is_dir()]
             inputs["real_speech_commands"] = (folders, find_audio_files(folders))

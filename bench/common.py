@@ -30,12 +30,12 @@ def bench_model(hidden_size: int = 128, num_layers: int = 2):
     """
     import torch
 
-    from model.checkpoint import BUNDLED_MODEL, load_model
-    from model.network import ModelConfig, SpeechCommandsModel
+    from speechcmd.model.checkpoint import bundled_model_path, load_model
+    from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 
-    if BUNDLED_MODEL.is_file() and (hidden_size, num_layers) == (128, 2):
-        model = load_model(BUNDLED_MODEL)
-        return model, {"model": str(BUNDLED_MODEL.relative_to(ROOT)), "model_config": model.config.to_dict()}
+    if bundled_model_path().is_file() and (hidden_size, num_layers) == (128, 2):
+        model = load_model(bundled_model_path())
+        return model, {"model": bundled_model_path().name, "model_config": model.config.to_dict()}
     torch.manual_seed(0)
     config = ModelConfig(hidden_size=hidden_size, num_layers=num_layers)
     model = SpeechCommandsModel(config, LABELS_12).eval()
@@ -44,10 +44,10 @@ def bench_model(hidden_size: int = 128, num_layers: int = 2):
 
 def bench_checkpoint(directory: Path) -> tuple[Path, dict]:
     """A model file for the CLI benchmarks: the bundled one, or the fresh model saved to `directory`."""
-    from model.checkpoint import BUNDLED_MODEL, save_checkpoint
+    from speechcmd.model.checkpoint import bundled_model_path, save_checkpoint
 
-    if BUNDLED_MODEL.is_file():
-        return BUNDLED_MODEL, bench_model()[1]
+    if bundled_model_path().is_file():
+        return bundled_model_path(), bench_model()[1]
     model, description = bench_model()
     return save_checkpoint(Path(directory) / "bench-model.pt", model), description
 
@@ -91,7 +91,7 @@ def run_child(command: list[str], **kwargs) -> tuple[float, float, subprocess.Co
 
 def speechcmd_command(*arguments: str) -> list[str]:
     """The `speechcmd` console command, run through this interpreter."""
-    return [sys.executable, "-m", "app.cli", *arguments]
+    return [sys.executable, "-m", "speechcmd.app.cli", *arguments]
 
 
 def machine() -> dict:

@@ -1,9 +1,9 @@
 """The LSTM's gate path: the step loop, the fused-kernel path `model.trace` uses, and a leaner loop.
 
-`model.trace(steps=True)` runs the textbook step loop (`Recurrent._lstm_layer`): about a dozen small
+`model.trace(steps=True)` runs the textbook step loop (`LSTMLayer.step_loop`): about a dozen small
 torch ops per time step, 97 steps x 2 layers per window, each costing microseconds of dispatch for
 little arithmetic. `model.trace()` takes h_t from the fused kernel and recomputes every gate
-vectorized (`Recurrent._gates_from_outputs`). The peephole cell has no fused kernel and always
+vectorized (`LSTMLayer.trace`). The peephole cell has no fused kernel and always
 steps; "lean step loop" below is the same recurrence in ~6 ops per step (one addmm for all four
 gates, one sigmoid over all of them, addcmul for the cell state, outputs written into preallocated
 buffers), to show what the step loop itself could gain. Timed with one thread, one 1 s window,
@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from bench.common import bench_model, timings_ms
-from model.network import LSTM_GATES
+from speechcmd.model.network import LSTM_GATES
 
 
-def lean_lstm_layer(x: torch.Tensor, weights, hidden: int) -> tuple[torch.Tensor, dict]:
-    weight_ih, weight_hh, bias_ih, bias_hh = weights
+def lean_lstm_layer(x: torch.Tensor, rnn: torch.nn.LSTM) -> tuple[torch.Tensor, dict]:
+    weight_ih, weight_hh, bias_ih, bias_hh = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
+    hidden = rnn.hidden_size
     batch, steps, _ = x.shape
     x_proj = torch.addmm(bias_ih + bias_hh, x.reshape(batch * steps, -1), weight_ih.t())
     x_proj = x_proj.view(batch, steps, 4 * hidden).transpose(0, 1).contiguous()  # (T, B, 4H)
@@ -42,11 +43,10 @@ def lean_lstm_layer(x: torch.Tensor, weights, hidden: int) -> tuple[torch.Tensor
 
 
 def lean_trace(model, waveform: torch.Tensor) -> tuple[torch.Tensor, list[dict]]:
-    recurrent = model.recurrent
     x = model.frontend(waveform)
     layers = []
-    for layer in range(recurrent.num_layers):
-        x, gates = lean_lstm_layer(x, recurrent._weights(layer), recurrent.hidden_size)
+    for layer in model.recurrent.layers:
+        x, gates = lean_lstm_layer(x, layer.rnn)
         layers.append(gates)
     return model.head(model._pool(x)), layers
 

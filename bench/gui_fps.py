@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "speech_commands_12"
 
 
@@ -29,7 +28,7 @@ def bench_audio(seconds: float, folder: Path) -> Path:
     """Real clips back to back when the data set is here, else a chord with gaps."""
     import soundfile as sf
 
-    from model.audio import load_audio
+    from speechcmd.model.audio import load_audio
 
     clips = sorted(DATA.glob("*/*.wav"))[::97] if DATA.is_dir() else []
     pieces, total = [], 0
@@ -58,16 +57,16 @@ def main() -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app import audio_backend
-    from app.main_window import MainWindow
-    from model.checkpoint import BUNDLED_MODEL, save_checkpoint
-    from model.network import ModelConfig, SpeechCommandsModel
+    from speechcmd.app import audio_backend
+    from speechcmd.app.main_window import MainWindow
+    from speechcmd.model.checkpoint import bundled_model_path, save_checkpoint
+    from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 
     folder = Path(tempfile.mkdtemp(prefix="speechcmd-bench-"))
     model_path = args.model
     if model_path is None:
-        if BUNDLED_MODEL.is_file():
-            model_path = str(BUNDLED_MODEL)
+        if bundled_model_path().is_file():
+            model_path = str(bundled_model_path())
         else:
             labels = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
             model_path = str(save_checkpoint(folder / "untrained.pt", SpeechCommandsModel(ModelConfig(), labels)))

@@ -15,7 +15,7 @@ TARGET_PIPELINE_MS = 5.0  # full pipeline with gates, one window, one core
 
 
 def run(options: dict) -> dict:
-    from model.streaming import StreamingRecognizer
+    from speechcmd.model.streaming import StreamingRecognizer
 
     repetitions = options.get("repetitions", 300)
     model, described = bench_model()

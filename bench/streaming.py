@@ -17,7 +17,7 @@ TARGET_SHARE = 0.05  # of one core
 
 
 def _cpu_per_audio_second(model, seconds: float, with_gates: bool) -> dict:
-    from model.streaming import StreamingRecognizer
+    from speechcmd.model.streaming import StreamingRecognizer
 
     recognizer = StreamingRecognizer(model, hop_seconds=0.1, with_gates=with_gates)
     audio = np.random.default_rng(0).uniform(-0.3, 0.3, int(seconds * recognizer.sample_rate)).astype(np.float32)

@@ -46,11 +46,11 @@ def generate_dataset(root: Path, words=("yes", "no", "up", "down"), speakers: in
 
 def bundled_recipe() -> str | None:
     """The options the bundled model was trained with, less where its run was written."""
-    from model.checkpoint import BUNDLED_MODEL, read_checkpoint
+    from speechcmd.model.checkpoint import bundled_model_path, read_checkpoint
 
-    if not BUNDLED_MODEL.is_file():
+    if not bundled_model_path().is_file():
         return None
-    words = shlex.split(read_checkpoint(BUNDLED_MODEL).get("metadata", {}).get("command", ""))
+    words = shlex.split(read_checkpoint(bundled_model_path()).get("metadata", {}).get("command", ""))
     if words[:2] != ["speechcmd", "train"]:
         return None
     options = words[2:]
@@ -63,7 +63,7 @@ def bundled_recipe() -> str | None:
 
 def parse_recipe(recipe: str) -> argparse.Namespace:
     """Parse `speechcmd train` options with the command's own parser."""
-    from train.cli import add_train_arguments
+    from speechcmd.app.cli_train import add_train_arguments
 
     parser = argparse.ArgumentParser(prog="recipe")
     add_train_arguments(parser)
@@ -71,8 +71,8 @@ def parse_recipe(recipe: str) -> argparse.Namespace:
 
 
 def uncached_trainer_class():
-    from model.audio import load_audio
-    from train.loop import Trainer
+    from speechcmd.model.audio import load_audio
+    from speechcmd.train.loop import Trainer
 
     class DecodingTrainer(Trainer):
         """Reads every batch's clips from disk with `load_audio`, as training did without a cache."""
@@ -135,10 +135,10 @@ def _time_interleaved(trainers: dict, steps: int, warmup_steps: int, rounds: int
 
 
 def run(options: dict) -> dict:
-    from model.network import SpeechCommandsModel
-    from train.cli import configs_from_args
-    from train.download import default_cache_dir
-    from train.loop import Trainer
+    from speechcmd.model.network import SpeechCommandsModel
+    from speechcmd.app.cli_train import configs_from_args
+    from speechcmd.train.download import default_cache_dir
+    from speechcmd.train.loop import Trainer
 
     steps = options.get("steps", 30)
     warmup_steps = options.get("warmup_steps", 3)

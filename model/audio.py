@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from model import SAMPLE_RATE
+from speechcmd.model import SAMPLE_RATE
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au")
 # Below this no speech survives, and a damaged header claiming a few Hz would make a small file

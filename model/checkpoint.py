@@ -13,18 +13,23 @@ import tempfile
 import warnings
 import zipfile
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from model import __version__
-from model.network import ModelConfig, SpeechCommandsModel
+from speechcmd.model import __version__
+from speechcmd.model.network import ModelConfig, SpeechCommandsModel, upgrade_state_dict
 
 FORMAT = "speechcmd-checkpoint"
-FORMAT_VERSION = 1
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-BUNDLED_MODEL = RESOURCES / "models" / "speechcmd-lstm.pt"
+FORMAT_VERSION = 2  # 2: one module per recurrent layer (network.upgrade_state_dict reads 1)
+BUNDLED_MODEL_NAME = "speechcmd-lstm.pt"
+
+
+def bundled_model_path() -> Path:
+    """The model shipped in the package (speechcmd.resources/models), wherever it is installed."""
+    return Path(str(resources.files("speechcmd.resources") / "models" / BUNDLED_MODEL_NAME))
 
 
 class CheckpointError(ValueError):
@@ -134,12 +139,15 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
         # make the loader allocate gigabytes first.
         if not isinstance(data["state_dict"], dict):
             raise ValueError("its weights are not a dictionary of tensors")
-        recurrent = data["state_dict"].get("recurrent.rnn.weight_hh_l0")
+        state_dict = data["state_dict"]
+        if data.get("format_version", 0) < 2:
+            state_dict = upgrade_state_dict(state_dict)
+        recurrent = state_dict.get("recurrent.layers.0.rnn.weight_hh_l0")
         gates = 3 if config.cell == "gru" else 4
         if not isinstance(recurrent, torch.Tensor) or tuple(recurrent.shape) != (gates * config.hidden_size, config.hidden_size):
             raise ValueError("its weights do not have the sizes its settings give")
         model = SpeechCommandsModel(config, labels)
-        model.load_state_dict(data["state_dict"], strict=True)
+        model.load_state_dict(state_dict, strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
         detail = _first_line(error, 200)
         raise CheckpointError(f"{path}: the model file does not match this version of speechcmd ({detail}).") from None
@@ -153,7 +161,7 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> SpeechCommandsModel:
     """Load a checkpoint (the bundled model when `path` is None) ready for inference."""
     if path is None:
-        path = BUNDLED_MODEL
+        path = bundled_model_path()
         if not path.is_file():
             raise CheckpointError(
                 f"{path}: the bundled model is missing; train one with `speechcmd train` and pass it with --model."

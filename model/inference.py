@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.audio import AudioError, audio_duration, load_audio, stream_audio
-from model.detection import CommandRecognizer, Detection, DetectionPolicy
-from model.network import SpeechCommandsModel
+from speechcmd.model.audio import AudioError, audio_duration, load_audio, stream_audio
+from speechcmd.model.detection import CommandRecognizer, Detection, DetectionPolicy
+from speechcmd.model.network import SpeechCommandsModel
 
 LONG_RECORDING_SECONDS = 1.5
 

@@ -1,226 +1,252 @@
 """The classifier: MFCC frames -> recurrent layers -> one score per label.
 
-Three cells share one interface, chosen by `ModelConfig.cell`:
+One small module per cell, each with its textbook `step` beside its fast `trace`:
 
-- "lstm": parameters are exactly those of `torch.nn.LSTM`, so training and plain inference run the
-  fused kernel; `trace` recomputes the same outputs step by step and keeps every gate.
-- "peephole": an LSTM whose gates also see the cell state (Gers & Schmidhuber 2000). It holds an
-  `nn.LSTM` for its ordinary weights plus one peephole vector per gate; no fused kernel exists for
-  it, so it always runs the step path.
-- "gru": parameters of `torch.nn.GRU`; `trace` keeps reset, update, candidate and hidden state.
+- `LSTMLayer`: an `nn.LSTM` layer (Hochreiter & Schmidhuber 1997). Training and plain inference run
+  the fused kernel; `trace` takes h_t for every step from that kernel and recomputes every gate from
+  (x_t, h_{t-1}) in a few matrix products.
+- `PeepholeLSTMLayer`: an LSTM whose gates also see the cell state (Gers & Schmidhuber 2000). No
+  fused kernel exists for it, so it always runs its step loop, which keeps the gates for free.
+- `GRULayer`: an `nn.GRU` layer (Cho et al. 2014), with reset and update gates instead of f, i, o.
 
 `trace` returns, for every layer, a dict of (batch, time, hidden) tensors keyed by the gate's name
-(`GATE_NAMES[cell]`), which the GUI draws and the tests compare with the fused path.
+(`GATE_NAMES[cell]`): what the GUI draws, and what the tests hold equal to the step loop.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from model.features import MFCC, FeatureConfig
+from speechcmd.model.config import CELLS, POOLINGS, ModelConfig  # noqa: F401  (re-exported)
+from speechcmd.model.features import MFCC, FeatureConfig  # noqa: F401  (re-exported)
 
 LSTM_GATES = ("forget_gate", "input_gate", "candidate", "output_gate", "cell_state", "hidden_state")
 GRU_GATES = ("reset_gate", "update_gate", "candidate", "hidden_state")
 GATE_NAMES = {"lstm": LSTM_GATES, "peephole": LSTM_GATES, "gru": GRU_GATES}
-CELLS = tuple(GATE_NAMES)
-POOLINGS = ("last", "mean")
 
 Gates = dict[str, torch.Tensor]  # gate name -> (batch, time, hidden)
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    cell: str = "lstm"
-    hidden_size: int = 128
-    num_layers: int = 2
-    dropout: float = 0.1  # between recurrent layers and before the head, in training only
-    pooling: str = "last"  # how the per-step outputs become one vector: last step or mean over time
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-
-    def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}.")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}.")
-        if self.hidden_size < 1 or self.num_layers < 1:
-            raise ValueError("hidden_size and num_layers must be positive.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown model settings: {', '.join(sorted(unknown))}.")
-        values = dict(data)
-        if "features" in values:
-            values["features"] = FeatureConfig(**values["features"])
-        return cls(**values)
+def _stack(outputs: list[torch.Tensor], kept: dict[str, list[torch.Tensor]]) -> tuple[torch.Tensor, Gates]:
+    """Per-step (batch, hidden) tensors -> (batch, time, hidden)."""
+    return torch.stack(outputs, dim=1), {name: torch.stack(values, dim=1) for name, values in kept.items()}
 
 
-class Recurrent(nn.Module):
-    """A stack of recurrent layers over (batch, time, input) -> (batch, time, hidden)."""
+class LSTMLayer(nn.Module):
+    """One LSTM layer: (batch, time, input) -> (batch, time, hidden)."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float):
+    gate_names = LSTM_GATES
+
+    def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
-        self.cell = cell
         self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout if num_layers > 1 else 0.0
-        rnn_class = nn.GRU if cell == "gru" else nn.LSTM
-        self.rnn = rnn_class(input_size, hidden_size, num_layers, batch_first=True, dropout=self.dropout)
-        if cell == "peephole":
-            # One diagonal peephole weight per unit for the input, forget and output gates.
-            self.peephole = nn.Parameter(torch.zeros(num_layers, 3, hidden_size))
+        self.rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.cell == "peephole":
-            return self._layers(x, self._lstm_layer, keep_gates=False)[0]
         return self.rnn(x)[0]
 
-    def trace(self, x: torch.Tensor, steps: bool = False) -> tuple[torch.Tensor, list[Gates]]:
-        """The top layer's outputs and every layer's gates.
-
-        `steps=True` runs the textbook step loop (`_lstm_layer`, `_gru_layer`). Otherwise, for the
-        LSTM and the GRU, the fused kernel computes h_t for every step and `_gates_from_outputs`
-        recomputes the gates from (x_t, h_{t-1}) for all steps at once: the same values, about
-        three times faster, which is what live display needs. The peephole cell always steps.
-        """
-        if steps or self.cell == "peephole":
-            layer_function = self._gru_layer if self.cell == "gru" else self._lstm_layer
-            return self._layers(x, layer_function, keep_gates=True)
-        return self._layers(x, self._gates_from_outputs, keep_gates=True)
-
-    def _layers(self, x: torch.Tensor, layer_function, keep_gates: bool) -> tuple[torch.Tensor, list[Gates]]:
-        layers: list[Gates] = []
-        for layer in range(self.num_layers):
-            if layer > 0:
-                x = F.dropout(x, self.dropout, self.training)
-            x, gates = layer_function(x, layer, keep_gates)
-            layers.append(gates)
-        return x, layers
-
-    def _weights(self, layer: int):
+    def _projections(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """W x_t + b for every step and gate at once; nn.LSTM orders the rows i, f, g, o."""
         rnn = self.rnn
-        return (
-            getattr(rnn, f"weight_ih_l{layer}"),
-            getattr(rnn, f"weight_hh_l{layer}"),
-            getattr(rnn, f"bias_ih_l{layer}"),
-            getattr(rnn, f"bias_hh_l{layer}"),
-        )
+        x_proj = x @ rnn.weight_ih_l0.t() + rnn.bias_ih_l0 + rnn.bias_hh_l0  # (B, T, 4H)
+        return x_proj.chunk(4, dim=2)  # x_i, x_f, x_g, x_o: (B, T, H) each
 
-    def _lstm_layer(self, x: torch.Tensor, layer: int, keep_gates: bool) -> tuple[torch.Tensor, Gates]:
-        """One LSTM layer, written as the textbook equations (Hochreiter & Schmidhuber 1997):
+    def step(self, x_t: tuple[torch.Tensor, ...], h: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One time step, as the textbook writes it:
 
-            f_t = sigma(W_f x_t + U_f h_{t-1} [+ p_f * c_{t-1}] + b_f)    forget gate
-            i_t = sigma(W_i x_t + U_i h_{t-1} [+ p_i * c_{t-1}] + b_i)    input gate
-            g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)                       candidate
-            c_t = f_t * c_{t-1} + i_t * g_t                               cell state
-            o_t = sigma(W_o x_t + U_o h_{t-1} [+ p_o * c_t] + b_o)        output gate
-            h_t = o_t * tanh(c_t)                                         hidden state
-
-        The bracketed peephole terms exist only for the "peephole" cell. W, U and b are the rows of
-        nn.LSTM's weight_ih, weight_hh and bias_ih + bias_hh, which nn.LSTM orders i, f, g, o.
+            f_t = sigma(W_f x_t + U_f h_{t-1} + b_f)      forget gate
+            i_t = sigma(W_i x_t + U_i h_{t-1} + b_i)      input gate
+            g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)       candidate
+            o_t = sigma(W_o x_t + U_o h_{t-1} + b_o)      output gate
+            c_t = f_t * c_{t-1} + i_t * g_t               cell state
+            h_t = o_t * tanh(c_t)                         hidden state
         """
-        weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer)
+        x_i, x_f, x_g, x_o = x_t  # W x_t + b, (B, H) each
+        h_i, h_f, h_g, h_o = (h @ self.rnn.weight_hh_l0.t()).chunk(4, dim=1)  # U h_{t-1}, (B, H) each
+        f = torch.sigmoid(x_f + h_f)
+        i = torch.sigmoid(x_i + h_i)
+        g = torch.tanh(x_g + h_g)
+        o = torch.sigmoid(x_o + h_o)
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        return dict(zip(LSTM_GATES, (f, i, g, o, c, h)))
+
+    def step_loop(self, x: torch.Tensor) -> tuple[torch.Tensor, Gates]:
+        """Every step through `step`, keeping every gate."""
         batch, steps, _ = x.shape
-        # The input's contribution to every gate, for all time steps in one matrix product.
-        x_proj = torch.addmm(bias_ih + bias_hh, x.reshape(batch * steps, -1), weight_ih.t())
-        x_i, x_f, x_g, x_o = x_proj.view(batch, steps, 4 * self.hidden_size).chunk(4, dim=2)  # (B, T, H)
-        if self.cell == "peephole":
-            p_i, p_f, p_o = self.peephole[layer]  # (H,) each
-        h = x.new_zeros(batch, self.hidden_size)
-        c = x.new_zeros(batch, self.hidden_size)
+        x_proj = self._projections(x)
+        h = c = x.new_zeros(batch, self.hidden_size)
         outputs, kept = [], {name: [] for name in LSTM_GATES}
         for t in range(steps):
-            # The recurrent contribution to all four gates in one product: U = [U_i; U_f; U_g; U_o].
-            h_i, h_f, h_g, h_o = (h @ weight_hh.t()).chunk(4, dim=1)  # (B, H) each
-            z_f = x_f[:, t] + h_f
-            z_i = x_i[:, t] + h_i
-            if self.cell == "peephole":
-                z_f = z_f + p_f * c
-                z_i = z_i + p_i * c
-            f = torch.sigmoid(z_f)
-            i = torch.sigmoid(z_i)
-            g = torch.tanh(x_g[:, t] + h_g)
-            c = f * c + i * g
-            z_o = x_o[:, t] + h_o
-            if self.cell == "peephole":
-                z_o = z_o + p_o * c
-            o = torch.sigmoid(z_o)
-            h = o * torch.tanh(c)
+            gates = self.step(tuple(p[:, t] for p in x_proj), h, c)
+            h, c = gates["hidden_state"], gates["cell_state"]
             outputs.append(h)
-            if keep_gates:
-                for name, value in zip(LSTM_GATES, (f, i, g, o, c, h)):
-                    kept[name].append(value)
-        gates = {name: torch.stack(values, dim=1) for name, values in kept.items() if values}
-        return torch.stack(outputs, dim=1), gates
+            for name, value in gates.items():
+                kept[name].append(value)
+        return _stack(outputs, kept)
 
-    def _gru_layer(self, x: torch.Tensor, layer: int, keep_gates: bool) -> tuple[torch.Tensor, Gates]:
-        """One GRU layer (Cho et al. 2014, in PyTorch's convention):
+    def trace(self, x: torch.Tensor) -> tuple[torch.Tensor, Gates]:
+        """The fused kernel gives h_t for every t, so each gate of every step is one matrix product
+        away from (x_t, h_{t-1}); only c_t = f_t * c_{t-1} + i_t * g_t stays a loop of one op."""
+        h = self.rnn(x)[0]  # (B, T, H)
+        h_previous = torch.cat([h.new_zeros(h.shape[0], 1, h.shape[2]), h[:, :-1]], dim=1)  # h_{t-1}
+        x_i, x_f, x_g, x_o = self._projections(x)
+        h_i, h_f, h_g, h_o = (h_previous @ self.rnn.weight_hh_l0.t()).chunk(4, dim=2)
+        f, i = torch.sigmoid(x_f + h_f), torch.sigmoid(x_i + h_i)
+        g, o = torch.tanh(x_g + h_g), torch.sigmoid(x_o + h_o)
+        written = (i * g).transpose(0, 1).contiguous()  # (T, B, H)
+        kept = f.transpose(0, 1).contiguous()
+        c = torch.empty_like(written)
+        c_previous = written.new_zeros(written.shape[1:])
+        for t in range(written.shape[0]):
+            c_previous = torch.addcmul(written[t], kept[t], c_previous, out=c[t])
+        return h, dict(zip(LSTM_GATES, (f, i, g, o, c.transpose(0, 1), h)))
 
-            r_t = sigma(W_r x_t + b_ir + U_r h_{t-1} + b_hr)              reset gate
-            z_t = sigma(W_z x_t + b_iz + U_z h_{t-1} + b_hz)              update gate
-            n_t = tanh(W_n x_t + b_in + r_t * (U_n h_{t-1} + b_hn))       candidate
-            h_t = (1 - z_t) * n_t + z_t * h_{t-1}                         hidden state
+
+class PeepholeLSTMLayer(LSTMLayer):
+    """An LSTM layer whose gates also look at the cell state through one diagonal weight per unit."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size)
+        self.peephole = nn.Parameter(torch.zeros(3, hidden_size))  # p_i, p_f, p_o
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.step_loop(x)[0]
+
+    def step(self, x_t: tuple[torch.Tensor, ...], h: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The LSTM step with peepholes (Gers & Schmidhuber 2000):
+
+            f_t = sigma(W_f x_t + U_f h_{t-1} + p_f * c_{t-1} + b_f)
+            i_t = sigma(W_i x_t + U_i h_{t-1} + p_i * c_{t-1} + b_i)
+            g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)
+            c_t = f_t * c_{t-1} + i_t * g_t
+            o_t = sigma(W_o x_t + U_o h_{t-1} + p_o * c_t + b_o)     (sees the new cell state)
+            h_t = o_t * tanh(c_t)
         """
-        weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer)
+        x_i, x_f, x_g, x_o = x_t
+        h_i, h_f, h_g, h_o = (h @ self.rnn.weight_hh_l0.t()).chunk(4, dim=1)
+        p_i, p_f, p_o = self.peephole  # (H,) each
+        f = torch.sigmoid(x_f + h_f + p_f * c)
+        i = torch.sigmoid(x_i + h_i + p_i * c)
+        g = torch.tanh(x_g + h_g)
+        c = f * c + i * g
+        o = torch.sigmoid(x_o + h_o + p_o * c)
+        h = o * torch.tanh(c)
+        return dict(zip(LSTM_GATES, (f, i, g, o, c, h)))
+
+    def trace(self, x: torch.Tensor) -> tuple[torch.Tensor, Gates]:
+        return self.step_loop(x)
+
+
+class GRULayer(nn.Module):
+    """One GRU layer: (batch, time, input) -> (batch, time, hidden)."""
+
+    gate_names = GRU_GATES
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.rnn = nn.GRU(input_size, hidden_size, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x)[0]
+
+    def _projections(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """W x_t + b_i for every step; nn.GRU orders the rows r, z, n."""
+        return (x @ self.rnn.weight_ih_l0.t() + self.rnn.bias_ih_l0).chunk(3, dim=-1)
+
+    def _recurrent(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """U h_{t-1} + b_h; the reset gate scales the candidate's part, bias included."""
+        return (h @ self.rnn.weight_hh_l0.t() + self.rnn.bias_hh_l0).chunk(3, dim=-1)
+
+    def step(self, x_t: tuple[torch.Tensor, ...], h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One time step (PyTorch's convention of Cho et al. 2014):
+
+            r_t = sigma(W_r x_t + b_ir + U_r h_{t-1} + b_hr)           reset gate
+            z_t = sigma(W_z x_t + b_iz + U_z h_{t-1} + b_hz)           update gate
+            n_t = tanh(W_n x_t + b_in + r_t * (U_n h_{t-1} + b_hn))    candidate
+            h_t = (1 - z_t) * n_t + z_t * h_{t-1}                      hidden state
+        """
+        x_r, x_z, x_n = x_t
+        h_r, h_z, h_n = self._recurrent(h)
+        r = torch.sigmoid(x_r + h_r)
+        z = torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        h = (1 - z) * n + z * h
+        return dict(zip(GRU_GATES, (r, z, n, h)))
+
+    def step_loop(self, x: torch.Tensor) -> tuple[torch.Tensor, Gates]:
         batch, steps, _ = x.shape
-        x_proj = torch.addmm(bias_ih, x.reshape(batch * steps, -1), weight_ih.t())
-        x_r, x_z, x_n = x_proj.view(batch, steps, 3 * self.hidden_size).chunk(3, dim=2)  # (B, T, H)
+        x_proj = self._projections(x)
         h = x.new_zeros(batch, self.hidden_size)
         outputs, kept = [], {name: [] for name in GRU_GATES}
         for t in range(steps):
-            h_r, h_z, h_n = torch.addmm(bias_hh, h, weight_hh.t()).chunk(3, dim=1)  # U h_{t-1} + b_h
-            r = torch.sigmoid(x_r[:, t] + h_r)
-            z = torch.sigmoid(x_z[:, t] + h_z)
-            n = torch.tanh(x_n[:, t] + r * h_n)
-            h = (1 - z) * n + z * h
+            gates = self.step(tuple(p[:, t] for p in x_proj), h)
+            h = gates["hidden_state"]
             outputs.append(h)
-            if keep_gates:
-                for name, value in zip(GRU_GATES, (r, z, n, h)):
-                    kept[name].append(value)
-        gates = {name: torch.stack(values, dim=1) for name, values in kept.items() if values}
-        return torch.stack(outputs, dim=1), gates
+            for name, value in gates.items():
+                kept[name].append(value)
+        return _stack(outputs, kept)
 
-    def _gates_from_outputs(self, x: torch.Tensor, layer: int, keep_gates: bool = True) -> tuple[torch.Tensor, Gates]:
-        """One layer through the fused kernel, then its gates from the equations above, vectorized:
-        with h_{t-1} known for every t, each gate of every step is one matrix product away. Only the
-        LSTM's cell state c_t = f_t * c_{t-1} + i_t * g_t remains a loop, of one op per step."""
-        weights = self._weights(layer)
-        weight_ih, weight_hh, bias_ih, bias_hh = weights
-        batch, steps, _ = x.shape
-        h0 = x.new_zeros(1, batch, self.hidden_size)
-        if self.cell == "gru":
-            h = torch.gru(x, h0, list(weights), True, 1, 0.0, False, False, True)[0]  # (B, T, H)
-        else:
-            h = torch.lstm(x, (h0, h0), list(weights), True, 1, 0.0, False, False, True)[0]
-        h_previous = torch.cat([h0.transpose(0, 1), h[:, :-1]], dim=1)  # (B, T, H): h_{t-1}
-        x_proj = x @ weight_ih.t() + bias_ih  # (B, T, gates * H)
-        h_proj = h_previous @ weight_hh.t() + bias_hh
-        if self.cell == "gru":
-            x_r, x_z, x_n = x_proj.chunk(3, dim=2)
-            h_r, h_z, h_n = h_proj.chunk(3, dim=2)
-            r = torch.sigmoid(x_r + h_r)
-            z = torch.sigmoid(x_z + h_z)
-            n = torch.tanh(x_n + r * h_n)
-            return h, dict(zip(GRU_GATES, (r, z, n, h)))
-        z_i, z_f, z_g, z_o = (x_proj + h_proj).chunk(4, dim=2)
-        f, i, g, o = torch.sigmoid(z_f), torch.sigmoid(z_i), torch.tanh(z_g), torch.sigmoid(z_o)
-        written = (i * g).transpose(0, 1).contiguous()  # (T, B, H)
-        kept = f.transpose(0, 1).contiguous()
-        c = x.new_empty(steps, batch, self.hidden_size)
-        c_previous = h0[0]
-        for t in range(steps):
-            c_previous = torch.addcmul(written[t], kept[t], c_previous, out=c[t])
-        return h, dict(zip(LSTM_GATES, (f, i, g, o, c.transpose(0, 1), h)))
+    def trace(self, x: torch.Tensor) -> tuple[torch.Tensor, Gates]:
+        """h_t from the fused kernel; every gate of every step from (x_t, h_{t-1}) at once."""
+        h = self.rnn(x)[0]  # (B, T, H)
+        h_previous = torch.cat([h.new_zeros(h.shape[0], 1, h.shape[2]), h[:, :-1]], dim=1)
+        x_r, x_z, x_n = self._projections(x)
+        h_r, h_z, h_n = self._recurrent(h_previous)
+        r = torch.sigmoid(x_r + h_r)
+        z = torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        return h, dict(zip(GRU_GATES, (r, z, n, h)))
+
+
+LAYERS = {"lstm": LSTMLayer, "peephole": PeepholeLSTMLayer, "gru": GRULayer}
+
+
+class Recurrent(nn.Module):
+    """A stack of recurrent layers over (batch, time, input) -> (batch, time, hidden), with dropout
+    between layers in training."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float):
+        super().__init__()
+        self.hidden_size = hidden_size
+        sizes = [input_size] + [hidden_size] * (num_layers - 1)
+        self.layers = nn.ModuleList(LAYERS[cell](size, hidden_size) for size in sizes)
+        self.between = nn.Dropout(dropout if num_layers > 1 else 0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for index, layer in enumerate(self.layers):
+            x = layer(self.between(x) if index else x)
+        return x
+
+    def trace(self, x: torch.Tensor, steps: bool = False) -> tuple[torch.Tensor, list[Gates]]:
+        """The top layer's outputs and every layer's gates; `steps=True` runs the textbook step
+        loops, otherwise each layer's fast recomputation (the same values, what live display uses)."""
+        layers: list[Gates] = []
+        for index, layer in enumerate(self.layers):
+            x, gates = (layer.step_loop if steps else layer.trace)(self.between(x) if index else x)
+            layers.append(gates)
+        return x, layers
+
+
+def upgrade_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint saved before one module per layer (format 1), renamed: there,
+    one multi-layer `recurrent.rnn` had `_l{k}` suffixes and one (layers, 3, hidden) peephole tensor."""
+    upgraded = {}
+    for key, value in state_dict.items():
+        if key.startswith("recurrent.rnn."):
+            name, _, layer = key.removeprefix("recurrent.rnn.").rpartition("_l")
+            key = f"recurrent.layers.{layer}.rnn.{name}_l0"
+        elif key == "recurrent.peephole" and isinstance(value, torch.Tensor) and value.dim() == 3:
+            for layer in range(value.shape[0]):
+                upgraded[f"recurrent.layers.{layer}.peephole"] = value[layer]
+            continue
+        upgraded[key] = value
+    return upgraded
 
 
 @dataclass

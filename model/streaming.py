@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from model.detection import CommandRecognizer, Detection, DetectionPolicy
-from model.network import SpeechCommandsModel
+from speechcmd.model.detection import CommandRecognizer, Detection, DetectionPolicy
+from speechcmd.model.network import SpeechCommandsModel
 
 
 @dataclass

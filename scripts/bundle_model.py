@@ -13,20 +13,19 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from model.checkpoint import BUNDLED_MODEL, model_from_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
-from train.evaluate import evaluate_clips  # noqa: E402
-from train.data import build_dataset  # noqa: E402
-from train.loop import plot_curves  # noqa: E402
-from train.metrics import format_report, plot_confusion  # noqa: E402
+from speechcmd.model.checkpoint import BUNDLED_MODEL_NAME, model_from_checkpoint, read_checkpoint, save_checkpoint
+from speechcmd.train.evaluate import evaluate_clips
+from speechcmd.train.data import build_dataset
+from speechcmd.train.loop import plot_curves
+from speechcmd.train.metrics import format_report, plot_confusion
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="run folder with best.pt")
     parser.add_argument("--data", required=True, type=Path, help="the dataset folder it was trained on")
-    parser.add_argument("--out", type=Path, default=BUNDLED_MODEL)
+    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "models" / BUNDLED_MODEL_NAME)
     parser.add_argument("--split", type=json.loads, help="split parameters as JSON, for runs older than their metadata field")
     args = parser.parse_args()
 

@@ -19,10 +19,9 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bench.common import timings_ms  # noqa: E402
-from model.checkpoint import load_model  # noqa: E402
+from bench.common import timings_ms
+from speechcmd.model.checkpoint import load_model
 
 CELLS = ("lstm", "peephole", "gru")
 
@@ -48,7 +47,7 @@ def main() -> int:
     for cell in args.cells.split(","):
         run = Path(args.out) / cell
         if not (run / "test_report.json").is_file():
-            command = [sys.executable, "-m", "app.cli", "train", "--data", args.data, "--cell", cell, "--out", str(run), "--quiet", *extra]
+            command = [sys.executable, "-m", "speechcmd.app.cli", "train", "--data", args.data, "--cell", cell, "--out", str(run), "--quiet", *extra]
             print(" ".join(command), file=sys.stderr, flush=True)
             subprocess.run(command, check=True, cwd=ROOT)
         model = load_model(run / "best.pt")

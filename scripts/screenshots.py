@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "speech_commands_12"
 DEFAULT_CLIP = DATA / "yes" / "0cb74144_nohash_3.wav"
 DOCS = ROOT / "docs"
@@ -73,7 +72,7 @@ def long_recording(folder: Path) -> Path:
     import numpy as np
     import soundfile as sf
 
-    from model.audio import load_audio
+    from speechcmd.model.audio import load_audio
 
     words = ["yes", "no", "up", "down", "left", "right", "stop", "go"]
     pieces = []
@@ -97,8 +96,8 @@ def main() -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from app import audio_backend
-    from app.main_window import MainWindow
+    from speechcmd.app import audio_backend
+    from speechcmd.app.main_window import MainWindow
 
     audio_backend.play = lambda samples, sample_rate=16_000: False  # silent: this is for pictures
     folder = Path(tempfile.mkdtemp(prefix="speechcmd-screenshots-"))

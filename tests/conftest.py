@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-# CI replays the same fuzz examples every run, so a red build is reproducible and never luck;
-# elsewhere Hypothesis explores new ones (and keeps what fails in .hypothesis/ to replay).
-settings.register_profile("ci", derandomize=True, print_blob=True)
+# The suite writes nothing into the checkout: Hypothesis keeps what it stores (the examples that
+# failed, to replay first next time) in the user's cache instead of .hypothesis/ in the working folder.
+set_hypothesis_home_dir(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "speechcmd" / "hypothesis")
+# CI replays the same fuzz examples every run, so a red build is reproducible and never luck.
+settings.register_profile("ci", derandomize=True, print_blob=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
@@ -47,7 +50,7 @@ def tiny_model():
     """An untrained, small 12-label LSTM: for shape, equivalence and plumbing tests, never accuracy."""
     import torch
 
-    from model.network import ModelConfig, SpeechCommandsModel
+    from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 
     torch.manual_seed(0)
     return SpeechCommandsModel(ModelConfig(hidden_size=16, num_layers=2), LABELS_12).eval()
@@ -55,6 +58,6 @@ def tiny_model():
 
 @pytest.fixture()
 def tiny_checkpoint(tmp_path, tiny_model) -> Path:
-    from model.checkpoint import save_checkpoint
+    from speechcmd.model.checkpoint import save_checkpoint
 
     return save_checkpoint(tmp_path / "tiny.pt", tiny_model, {"trained_on": "nothing (test fixture)"})

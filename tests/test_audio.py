@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model.audio import AudioError, audio_duration, find_audio_files, load_audio, stream_audio
+from speechcmd.model.audio import AudioError, audio_duration, find_audio_files, load_audio, stream_audio
 from tests.conftest import tone, write_wav
 
 

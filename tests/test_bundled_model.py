@@ -3,10 +3,10 @@ accuracy its model card states, so a regression in the audio or feature code is 
 
 import pytest
 
-from model.checkpoint import BUNDLED_MODEL, load_model
+from speechcmd.model.checkpoint import bundled_model_path, load_model
 from tests.conftest import LABELS_12
-from train.evaluate import evaluate_clips
-from train.data import build_dataset
+from speechcmd.train.evaluate import evaluate_clips
+from speechcmd.train.data import build_dataset
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def bundled():
 def test_bundled_model_loads_with_the_12_labels_and_its_provenance(bundled):
     assert sorted(bundled.labels) == sorted(LABELS_12)
     assert bundled.config.cell == "lstm"
-    assert BUNDLED_MODEL.stat().st_size < 5_000_000
+    assert bundled_model_path().stat().st_size < 5_000_000
     for key in ("trained_on", "split_parameters", "test_accuracy", "command", "speechcmd_version"):
         assert key in bundled.metadata, key
 

@@ -6,8 +6,8 @@ import pickle
 import pytest
 import torch
 
-from model.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
-from model.network import ModelConfig, SpeechCommandsModel
+from speechcmd.model.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 
 
 def test_round_trip_keeps_weights_config_labels_normalization_and_metadata(tmp_path, tiny_model):
@@ -25,8 +25,50 @@ def test_round_trip_keeps_weights_config_labels_normalization_and_metadata(tmp_p
 
 @pytest.mark.parametrize("cell", ["peephole", "gru"])
 def test_every_cell_round_trips(tmp_path, cell):
-    model = SpeechCommandsModel(ModelConfig(cell=cell, hidden_size=8, num_layers=1), ["a", "b"])
-    assert load_model(save_checkpoint(tmp_path / "m.pt", model)).config.cell == cell
+    torch.manual_seed(0)
+    model = SpeechCommandsModel(ModelConfig(cell=cell, hidden_size=8, num_layers=2), ["a", "b"]).eval()
+    loaded = load_model(save_checkpoint(tmp_path / "m.pt", model))
+    waveform = torch.randn(2, 16_000) * 0.1
+    assert loaded.config.cell == cell
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(waveform), model(waveform))
+
+
+def _format_1_checkpoint(cell: str, rnn: torch.nn.Module, peephole: torch.Tensor | None = None) -> dict:
+    """A checkpoint as speechcmd saved it before one module per layer: the recurrent weights were
+    those of one multi-layer torch RNN under `recurrent.rnn.`, peepholes one (layers, 3, H) tensor."""
+    torch.manual_seed(1)
+    config = ModelConfig(cell=cell, hidden_size=rnn.hidden_size, num_layers=rnn.num_layers)
+    others = SpeechCommandsModel(config, ["a", "b", "c"]).state_dict()
+    state = {k: v for k, v in others.items() if not k.startswith("recurrent.")}
+    state.update({f"recurrent.rnn.{k}": v.detach().clone() for k, v in rnn.state_dict().items()})
+    if peephole is not None:
+        state["recurrent.peephole"] = peephole
+    return {"format": "speechcmd-checkpoint", "format_version": 1, "config": config.to_dict(),
+            "labels": ["a", "b", "c"], "state_dict": state, "metadata": {}}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_format_1_checkpoint_loads_and_computes_what_its_multi_layer_rnn_computed(tmp_path, cell):
+    torch.manual_seed(0)
+    rnn = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(40, 12, 2, batch_first=True).eval()
+    path = tmp_path / "old.pt"
+    torch.save(_format_1_checkpoint(cell, rnn), path)
+    model = load_model(path)
+    mfcc = torch.randn(3, 40, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(model.recurrent(mfcc), rnn(mfcc)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_a_format_1_peephole_checkpoint_keeps_each_layers_peepholes(tmp_path):
+    rnn = torch.nn.LSTM(40, 12, 3, batch_first=True)
+    peephole = torch.randn(3, 3, 12)
+    path = tmp_path / "old.pt"
+    torch.save(_format_1_checkpoint("peephole", rnn, peephole), path)
+    model = load_model(path)
+    for index, layer in enumerate(model.recurrent.layers):
+        torch.testing.assert_close(layer.peephole.detach(), peephole[index])
+        torch.testing.assert_close(layer.rnn.weight_hh_l0.detach(), getattr(rnn, f"weight_hh_l{index}").detach())
 
 
 def test_file_is_loadable_with_weights_only(tmp_path, tiny_model):

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from app.cli import main
-from model.checkpoint import BUNDLED_MODEL
+from speechcmd.app.cli import main
+from speechcmd.model.checkpoint import bundled_model_path
 from tests.conftest import tone, write_wav
 
 
@@ -96,19 +96,19 @@ def test_no_audio_found_is_an_error(tmp_path, capsys, tiny_checkpoint):
 
 
 def test_help_explains_every_option():
-    result = subprocess.run([sys.executable, "-m", "app.cli", "classify", "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "speechcmd.app.cli", "classify", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     for option in ("--model", "--top-k", "--json", "--threshold", "--device"):
         assert option in result.stdout
 
 
 def test_top_level_help_lists_the_subcommands():
-    result = subprocess.run([sys.executable, "-m", "app.cli", "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "speechcmd.app.cli", "--help"], capture_output=True, text=True)
     for command in ("classify", "train", "evaluate", "gui"):
         assert command in result.stdout
 
 
-@pytest.mark.skipif(not BUNDLED_MODEL.exists(), reason="the bundled model has not been trained yet")
+@pytest.mark.skipif(not bundled_model_path().exists(), reason="the bundled model has not been trained yet")
 def test_bundled_model_is_the_default(tmp_path, capsys):
     code, out, _ = run(capsys, "--json", write_wav(tmp_path / "t.wav", tone()))
     assert code == 0 and json_lines(out)[0]["label"]

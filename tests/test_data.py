@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from train.data import (
+from speechcmd.train.data import (
     SILENCE,
     UNKNOWN,
     ClipCache,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from model.detection import CommandRecognizer, DetectionPolicy
-from model.inference import fit_to_window, sliding_windows
+from speechcmd.model.detection import CommandRecognizer, DetectionPolicy
+from speechcmd.model.inference import fit_to_window, sliding_windows
 
 LABELS = ["_silence_", "_unknown_", "yes", "no"]
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from train import download
-from train.download import RESUME_ATTEMPTS, DownloadError, default_cache_dir, download_speech_commands
+from speechcmd.train import download
+from speechcmd.train.download import RESUME_ATTEMPTS, DownloadError, default_cache_dir, download_speech_commands
 
 FOLDER = "speech_commands_v0.02"
 CUT_AFTER = 1000  # bytes a "cut" answer sends before the server drops the connection

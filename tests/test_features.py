@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from model.features import MFCC, FeatureConfig
+from speechcmd.model.features import MFCC, FeatureConfig
 from tests.conftest import tone
 
 

@@ -23,10 +23,10 @@ import torch
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from model.audio import AudioError, load_audio, stream_audio
-from model.checkpoint import CheckpointError, load_model, save_checkpoint
-from model.inference import Classifier, sliding_windows
-from model.network import ModelConfig, SpeechCommandsModel
+from speechcmd.model.audio import AudioError, load_audio, stream_audio
+from speechcmd.model.checkpoint import CheckpointError, load_model, save_checkpoint
+from speechcmd.model.inference import Classifier, sliding_windows
+from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 from tests.conftest import LABELS_12
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -253,7 +253,7 @@ def tiny_model() -> SpeechCommandsModel:
     backlog=st.integers(1, 30),
 )
 def test_live_recognition_scores_the_same_windows_however_the_audio_arrives(seconds, cuts, backlog):
-    from model.streaming import StreamingRecognizer
+    from speechcmd.model.streaming import StreamingRecognizer
 
     audio = np.random.default_rng(0).uniform(-0.3, 0.3, int(seconds * 16_000)).astype(np.float32)
     blocks = np.split(audio, sorted(int(c * len(audio)) for c in cuts))

@@ -16,12 +16,12 @@ import pytest
 import torch
 from PySide6.QtCore import QPointF, QSettings
 
-from app import audio_backend, main_window
-from app.main_window import MainWindow
-from app.views.saturation_view import gate_saturation
-from model.checkpoint import BUNDLED_MODEL, load_model, save_checkpoint
-from model.inference import Classifier
-from model.network import ModelConfig, SpeechCommandsModel
+from speechcmd.app import audio_backend, main_window
+from speechcmd.app.main_window import MainWindow
+from speechcmd.app.views.saturation_view import gate_saturation
+from speechcmd.model.checkpoint import bundled_model_path, load_model, save_checkpoint
+from speechcmd.model.inference import Classifier
+from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 from tests.conftest import LABELS_12, tone, write_wav
 
 _real_input_devices = audio_backend.input_devices
@@ -212,8 +212,8 @@ def test_an_hour_long_recording_is_decoded_off_the_gui_thread_then_plays(qtbot, 
 
 @pytest.mark.real_data
 def test_the_bundled_model_shows_the_spoken_word_for_real_clips(make_window, speech_commands_dir):
-    if not BUNDLED_MODEL.is_file():
-        pytest.skip(f"the bundled model {BUNDLED_MODEL} has not been trained yet")
+    if not bundled_model_path().is_file():
+        pytest.skip(f"the bundled model {bundled_model_path()} has not been trained yet")
     window = make_window(model_path=None)
     assert window.model is not None, window.message.text()
     right = []
@@ -469,7 +469,7 @@ def test_dropping_a_file_on_the_window_plays_it(make_window, speech_file):
 
 
 def test_without_a_display_the_gui_command_says_so_instead_of_aborting(monkeypatch, capsys):
-    from app.main_window import run_app
+    from speechcmd.app.main_window import run_app
 
     for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
         monkeypatch.delenv(name, raising=False)
@@ -479,7 +479,7 @@ def test_without_a_display_the_gui_command_says_so_instead_of_aborting(monkeypat
 
 
 def test_without_any_model_the_window_opens_and_says_how_to_load_one(make_window, monkeypatch, tmp_path, speech_file):
-    import app.main_window as main_window
+    import speechcmd.app.main_window as main_window
 
     def no_bundled_model(path=None, device="cpu"):
         return load_model(path or tmp_path / "missing.pt", device)

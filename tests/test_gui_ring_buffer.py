@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from app.ring_buffer import RingBuffer
+from speechcmd.app.ring_buffer import RingBuffer
 
 
 def frames(start: int, count: int, channels: int = 2) -> np.ndarray:

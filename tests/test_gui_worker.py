@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from app.file_source import CLIP_PADDING_SECONDS, FileSource
-from app.recognition_worker import RecognitionWorker
-from model.detection import DetectionPolicy
+from speechcmd.app.file_source import CLIP_PADDING_SECONDS, FileSource
+from speechcmd.app.recognition_worker import RecognitionWorker
+from speechcmd.model.detection import DetectionPolicy
 from tests.conftest import tone, write_wav
 
 
@@ -53,7 +53,7 @@ def test_the_worker_keeps_only_the_newest_window_but_every_detection(tiny_model)
 
 
 def test_a_failing_source_is_closed_and_its_error_reported(tiny_model):
-    from app.audio_backend import AudioBackendError
+    from speechcmd.app.audio_backend import AudioBackendError
 
     class Unplugged:
         closed = False

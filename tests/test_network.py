@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from model.network import CELLS, GATE_NAMES, ModelConfig, SpeechCommandsModel
+from speechcmd.model.network import CELLS, GATE_NAMES, ModelConfig, SpeechCommandsModel
 
 LABELS = ["_silence_", "_unknown_", "yes", "no"]
 
@@ -13,7 +13,8 @@ def _model(cell, **kw):
     model = SpeechCommandsModel(ModelConfig(cell=cell, hidden_size=24, num_layers=3, **kw), LABELS).eval()
     if cell == "peephole":
         with torch.no_grad():
-            model.recurrent.peephole.normal_(0, 0.5)  # non-zero, or the peephole terms are untested
+            for layer in model.recurrent.layers:
+                layer.peephole.normal_(0, 0.5)  # non-zero, or the peephole terms are untested
     return model
 
 
@@ -77,11 +78,17 @@ def test_gru_hidden_state_interpolates_between_candidate_and_previous_state():
     torch.testing.assert_close(g["hidden_state"], (1 - z) * g["candidate"] + z * h_prev)
 
 
-def test_lstm_parameters_are_exactly_those_of_torch_lstm():
-    model = _model("lstm")
-    reference = torch.nn.LSTM(40, 24, 3, batch_first=True)
-    assert {k for k, _ in model.recurrent.rnn.named_parameters()} == {k for k, _ in reference.named_parameters()}
-    assert not [n for n, _ in model.recurrent.named_parameters() if not n.startswith("rnn.")]
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_stack_of_layers_computes_what_a_multi_layer_torch_rnn_computes(cell):
+    model = _model(cell)
+    reference = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(40, 24, 3, batch_first=True).eval()
+    with torch.no_grad():
+        for name, weight in reference.named_parameters():
+            layer = int(name.rpartition("_l")[2])
+            getattr(model.recurrent.layers[layer].rnn, name.rpartition("_l")[0] + "_l0").copy_(weight)
+        mfcc = torch.randn(2, 50, 40)
+        torch.testing.assert_close(model.recurrent(mfcc), reference(mfcc)[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.recurrent.trace(mfcc)[0], reference(mfcc)[0], atol=1e-5, rtol=1e-5)
 
 
 def test_peephole_weights_change_the_output():
@@ -89,7 +96,8 @@ def test_peephole_weights_change_the_output():
     waveform = torch.randn(1, 16_000) * 0.1
     with torch.no_grad():
         before = model(waveform)
-        model.recurrent.peephole.zero_()
+        for layer in model.recurrent.layers:
+            layer.peephole.zero_()
         after = model(waveform)
     assert not torch.allclose(before, after)
 
@@ -106,7 +114,8 @@ def test_training_mode_gradients_flow_through_the_peephole_step_path():
     model = _model("peephole").train()
     loss = model(torch.randn(2, 16_000) * 0.1).logsumexp(-1).sum()
     loss.backward()
-    assert model.recurrent.peephole.grad is not None and model.recurrent.peephole.grad.abs().sum() > 0
+    for layer in model.recurrent.layers:
+        assert layer.peephole.grad is not None and layer.peephole.grad.abs().sum() > 0
 
 
 def test_bad_settings_are_refused_with_a_sentence():

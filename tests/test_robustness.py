@@ -23,9 +23,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from app.cli import main
-from model.audio import AudioError, load_audio, stream_audio
-from model.checkpoint import CheckpointError, load_model, save_checkpoint
+from speechcmd.app.cli import main
+from speechcmd.model.audio import AudioError, load_audio, stream_audio
+from speechcmd.model.checkpoint import CheckpointError, load_model, save_checkpoint
 from tests.conftest import ROOT, tone, write_wav
 
 
@@ -212,7 +212,7 @@ def _write_noise_recording(path: Path, minutes: int, sample_rate: int = 8_000) -
 
 PEAK_MEMORY_PROBE = """
 import resource, sys
-from app.cli import main
+from speechcmd.app.cli import main
 
 def classify(path):
     main(["classify", "--json", "--device", "cpu", "--model", sys.argv[1], path])
@@ -258,7 +258,7 @@ CHECKPOINT_DAMAGE = {
     "a weight is missing": lambda d: d["state_dict"].pop("head.bias"),
     "an extra weight": lambda d: d["state_dict"].update(extra=torch.zeros(3)),
     "NaN weights": lambda d: d["state_dict"]["head.weight"].fill_(float("nan")),
-    "infinite weights": lambda d: d["state_dict"]["recurrent.rnn.weight_hh_l0"].fill_(float("inf")),
+    "infinite weights": lambda d: d["state_dict"]["recurrent.layers.0.rnn.weight_hh_l0"].fill_(float("inf")),
     "zero normalization spread": lambda d: d["state_dict"]["frontend.std"].zero_(),
 }
 

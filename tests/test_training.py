@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from app.cli import main
-from model.checkpoint import load_model, read_checkpoint
-from model.network import ModelConfig, SpeechCommandsModel
+from speechcmd.app.cli import main
+from speechcmd.model.checkpoint import load_model, read_checkpoint
+from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 from tests.test_data import make_folder
-from train.data import build_dataset
-from train.loop import Trainer, TrainConfig
+from speechcmd.train.data import build_dataset
+from speechcmd.train.loop import Trainer, TrainConfig
 
 FAST = ["--epochs", "3", "--hidden", "16", "--layers", "1", "--batch-size", "16", "--quiet", "--warmup-epochs", "0"]
 

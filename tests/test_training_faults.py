@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import train.loop
-from app.cli import main
-from model.checkpoint import load_model, read_checkpoint
-from model.network import ModelConfig, SpeechCommandsModel
+import speechcmd.train.loop as training_loop
+from speechcmd.app.cli import main
+from speechcmd.model.checkpoint import load_model, read_checkpoint
+from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 from tests.test_data import make_folder
-from train.data import build_dataset
-from train.loop import Trainer, TrainConfig, TrainingError
+from speechcmd.train.data import build_dataset
+from speechcmd.train.loop import Trainer, TrainConfig, TrainingError
 
 LABELS = "yes,no,up,_unknown_"
 
@@ -72,7 +72,7 @@ def test_ctrl_c_mid_epoch_keeps_last_epoch_writes_interrupted_and_resumes_to_the
 
     run = tmp_path / "interrupted"
     trainer = make_trainer(dataset, run)
-    augment = train.loop.augment_waveform
+    augment = training_loop.augment_waveform
     calls, after_first_epoch = [], {}
 
     def ctrl_c_in_the_middle_of_the_second_epoch(*args, **kwargs):
@@ -83,7 +83,7 @@ def test_ctrl_c_mid_epoch_keeps_last_epoch_writes_interrupted_and_resumes_to_the
             raise KeyboardInterrupt
         return augment(*args, **kwargs)
 
-    monkeypatch.setattr(train.loop, "augment_waveform", ctrl_c_in_the_middle_of_the_second_epoch)
+    monkeypatch.setattr(training_loop, "augment_waveform", ctrl_c_in_the_middle_of_the_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit()
     monkeypatch.undo()
@@ -174,7 +174,7 @@ def test_a_nan_loss_stops_with_one_sentence_and_last_pt_keeps_the_last_good_epoc
     run = tmp_path / "run"
     trainer = make_trainer(dataset, run)
     steps = trainer.steps_per_epoch
-    augment = train.loop.augment_waveform
+    augment = training_loop.augment_waveform
     calls = []
 
     def poisoned_batch_in_epoch_2(*args, **kwargs):
@@ -182,7 +182,7 @@ def test_a_nan_loss_stops_with_one_sentence_and_last_pt_keeps_the_last_good_epoc
         waveform = augment(*args, **kwargs)
         return waveform * float("nan") if len(calls) == steps + 2 else waveform
 
-    monkeypatch.setattr(train.loop, "augment_waveform", poisoned_batch_in_epoch_2)
+    monkeypatch.setattr(training_loop, "augment_waveform", poisoned_batch_in_epoch_2)
     with pytest.raises(TrainingError, match="loss became nan at epoch 2, step 2") as error:
         trainer.fit()
     assert "\n" not in str(error.value)

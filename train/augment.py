@@ -6,24 +6,10 @@ run's seed and the epoch number, and a resumed run repeats it exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch.nn import functional as F
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    time_shift_ms: float = 100.0  # uniform shift in +-this, zero-filled (0 = off)
-    noise_probability: float = 0.8  # share of clips mixed with background noise (0 = off)
-    noise_max_volume: float = 0.1  # noise gain drawn uniformly from [0, this]
-    silence_noise_max_volume: float = 1.0  # silence examples get louder noise, as in TF's recipe
-    time_masks: int = 2  # SpecAugment masks over frames (0 = off)
-    time_mask_frames: int = 10
-    freq_masks: int = 2  # SpecAugment masks over coefficients (0 = off)
-    freq_mask_bins: int = 5
-    volume_range: float = 0.0  # gain drawn from [1 - r, 1 + r] (0 = off)
-    speed_range: float = 0.0  # one speed factor per batch from [1 - r, 1 + r] (0 = off)
+from speechcmd.train.config import AugmentConfig
 
 
 def _uniform(shape, low, high, generator, device):

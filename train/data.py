@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model import SAMPLE_RATE
-from model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration, load_audio
-from model.detection import NON_COMMANDS
+from speechcmd.model import SAMPLE_RATE
+from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration, load_audio
+from speechcmd.model.detection import NON_COMMANDS
+from speechcmd.train.config import SplitConfig
 
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
@@ -154,10 +155,10 @@ def _official_lists(root: Path) -> dict[str, set[str]] | None:
 
 def build_dataset(
     root: str | Path,
-    labels: str | list[str] = "12",
-    validation_fraction: float = 0.1,
-    test_fraction: float = 0.1,
-    salt: str = "speechcmd",
+    labels: str | list[str] = SplitConfig.labels,
+    validation_fraction: float = SplitConfig.validation_fraction,
+    test_fraction: float = SplitConfig.test_fraction,
+    salt: str = SplitConfig.salt,
     unknown_fraction: float = 0.1,
     seed: int = 0,
 ) -> Dataset:

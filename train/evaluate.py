@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model.inference import Classifier
-from train.data import DatasetError, label_of, scan_folder
-from train.metrics import report
+from speechcmd.model.inference import Classifier
+from speechcmd.train.data import DatasetError, label_of, scan_folder
+from speechcmd.train.metrics import report
 
 
 def evaluate_folder(model, root: Path, device: str = "cpu") -> tuple[dict, list[dict]]:

@@ -13,7 +13,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,52 +21,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from model.checkpoint import read_checkpoint, save_checkpoint
-from model.network import SpeechCommandsModel
-from train.augment import AugmentConfig, augment_waveform, spec_augment
-from train.data import SILENCE, SPLITS, ClipCache, Dataset, load_noise
-from train.metrics import plot_confusion, report
-
-OPTIMIZERS = ("adam", "adamw", "rmsprop")
-SCHEDULES = ("cosine", "step", "constant")
-
+from speechcmd.model.checkpoint import read_checkpoint, save_checkpoint
+from speechcmd.model.network import SpeechCommandsModel
+from speechcmd.train.augment import augment_waveform, spec_augment
+from speechcmd.train.config import TrainConfig
+from speechcmd.train.data import SILENCE, SPLITS, ClipCache, Dataset, load_noise
+from speechcmd.train.metrics import plot_confusion, report
 
 class TrainingError(RuntimeError):
     """Training cannot go on; one sentence saying why and what to change."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 60
-    batch_size: int = 64
-    optimizer: str = "adamw"
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-2
-    schedule: str = "cosine"
-    warmup_epochs: float = 2.0
-    step_epochs: int = 20  # "step" schedule: multiply by step_gamma every step_epochs
-    step_gamma: float = 0.3
-    clip_grad_norm: float = 5.0
-    label_smoothing: float = 0.1
-    patience: int = 0  # stop after this many epochs without a better validation accuracy (0 = never)
-    distillation_weight: float = 0.5  # share of the loss that follows the teachers, when there are any
-    temperature: float = 2.0  # softens teacher and student distributions for distillation (Hinton et al. 2015)
-    seed: int = 0
-    device: str = "cpu"
-    amp: bool = True  # mixed precision, on CUDA only
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-
-    def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}.")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}.")
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError("epochs, batch size and learning rate must be positive.")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        return cls(**{**data, "augment": AugmentConfig(**data.get("augment", {}))})
 
 
 def _generator(device: torch.device, seed: int, epoch: int, stream: int) -> torch.Generator:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from model.detection import Detection
+from speechcmd.model.detection import Detection
 
 MAX_ROWS = 500
 

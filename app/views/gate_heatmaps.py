@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from app.views.heatmap import HeatMap
+from speechcmd.app.views.heatmap import HeatMap
 
 # The cell state is unbounded; +-3 covers the bulk of a trained model's values, larger ones clip.
 CELL_STATE_RANGE = 3.0

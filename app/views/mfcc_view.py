@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.views.heatmap import HeatMap
-from app.views.gate_heatmaps import TIME_LABEL
+from speechcmd.app.views.heatmap import HeatMap
+from speechcmd.app.views.gate_heatmaps import TIME_LABEL
 
 # The front-end standardizes each coefficient with the training set's statistics, so most
 # values fall within +-3; larger ones clip.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.views.heatmap import HeatMap
+from speechcmd.app.views.heatmap import HeatMap
 
 LOW, HIGH = 0.1, 0.9
 

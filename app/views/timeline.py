@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 
-from model.detection import Detection
+from speechcmd.model.detection import Detection
 
 
 class Timeline(pg.PlotWidget):

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from model.detection import Detection
+from speechcmd.model.detection import Detection
 
 # How long a detection stays bright, in seconds of audio.
 FRESH_SECONDS = 1.5

@@ -1,0 +1,42 @@
+"""What every `speechcmd` command shares: the user-error type, device and model options."""
+
+from __future__ import annotations
+
+import argparse
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one sentence, exit code 2."""
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is available here; use --device cpu.")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise UserError(f"--device {name}: use auto, cpu or cuda.")
+    return name
+
+
+def load_model_or_fail(path: str | None, device: str = "cpu"):
+    from speechcmd.model.checkpoint import CheckpointError, load_model
+
+    try:
+        return load_model(path, device)
+    except CheckpointError as error:
+        raise UserError(str(error)) from None
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", metavar="PATH", help="checkpoint to use (default: the bundled model in resources/models)"
+    )
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: %(default)s)"
+    )

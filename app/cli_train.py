@@ -1,0 +1,186 @@
+"""`speechcmd train` and `speechcmd evaluate`: argument parsing and wiring; the work lives in
+speechcmd.train and speechcmd.model. Nothing heavy is imported at module level."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from speechcmd.app.cli_common import UserError, add_device_argument, add_model_argument, load_model_or_fail, resolve_device
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Every default is read from the settings classes, so a default changes in one place."""
+    from speechcmd.model.config import CELLS, POOLINGS, FeatureConfig, ModelConfig
+    from speechcmd.train.config import OPTIMIZERS, SCHEDULES, AugmentConfig, SplitConfig, TrainConfig
+
+    features, model, training, augment, split = FeatureConfig(), ModelConfig(), TrainConfig(), AugmentConfig(), SplitConfig()
+
+    data = p.add_argument_group("data")
+    source = data.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="DIR", help="folder with one sub-folder of recordings per word")
+    source.add_argument("--download", choices=["v0.01", "v0.02"], help="download this Speech Commands release")
+    data.add_argument("--cache-dir", metavar="DIR", help="downloads and decoded-clip caches (default: $SPEECHCMD_CACHE or ~/.cache/speechcmd)")
+    data.add_argument("--labels", default=split.labels, help="12 (10 commands + silence + unknown), 35 (every word) or a comma list (default: %(default)s)")
+    data.add_argument("--validation-fraction", type=float, default=split.validation_fraction, help="share of speakers for validation when the data has no list files (default: %(default)s)")
+    data.add_argument("--test-fraction", type=float, default=split.test_fraction, help="share of speakers for testing when the data has no list files (default: %(default)s)")
+    data.add_argument("--split-salt", default=split.salt, help="salt of the speaker hash that assigns splits (default: %(default)s)")
+
+    net = p.add_argument_group("model")
+    net.add_argument("--cell", choices=CELLS, default=model.cell, help="recurrent cell (default: %(default)s)")
+    net.add_argument("--hidden", type=int, default=model.hidden_size, help="units per layer (default: %(default)s)")
+    net.add_argument("--layers", type=int, default=model.num_layers, help="recurrent layers (default: %(default)s)")
+    net.add_argument("--dropout", type=float, default=model.dropout, help="dropout between layers and before the head (default: %(default)s)")
+    net.add_argument("--pooling", choices=POOLINGS, default=model.pooling, help="summarize the frames by the last step or their mean (default: %(default)s)")
+    net.add_argument("--n-mfcc", type=int, default=features.n_mfcc, help="cepstral coefficients per frame (default: %(default)s)")
+    net.add_argument("--n-mels", type=int, default=features.n_mels, help="mel bands (default: %(default)s)")
+    net.add_argument("--frame-ms", type=float, default=features.frame_ms, help="MFCC analysis frame in ms (default: %(default)s)")
+    net.add_argument("--hop-ms", type=float, default=features.hop_ms, help="MFCC frame step in ms, one recurrent time step (default: %(default)s)")
+    net.add_argument("--cmn", action="store_true", default=features.window_mean_normalization, help="subtract each window's mean from the coefficients (cepstral mean normalization)")
+
+    opt = p.add_argument_group("optimization")
+    opt.add_argument("--epochs", type=int, default=training.epochs, help="(default: %(default)s)")
+    opt.add_argument("--batch-size", type=int, default=training.batch_size, help="(default: %(default)s)")
+    opt.add_argument("--optimizer", choices=OPTIMIZERS, default=training.optimizer, help="(default: %(default)s)")
+    opt.add_argument("--lr", type=float, default=training.learning_rate, help="peak learning rate (default: %(default)s)")
+    opt.add_argument("--weight-decay", type=float, default=training.weight_decay, help="(default: %(default)s)")
+    opt.add_argument("--schedule", choices=SCHEDULES, default=training.schedule, help="after warm-up (default: %(default)s)")
+    opt.add_argument("--warmup-epochs", type=float, default=training.warmup_epochs, help="linear warm-up length (default: %(default)s)")
+    opt.add_argument("--clip-grad", type=float, default=training.clip_grad_norm, help="gradient norm clipping, 0 = off (default: %(default)s)")
+    opt.add_argument("--label-smoothing", type=float, default=training.label_smoothing, help="(default: %(default)s)")
+    opt.add_argument("--patience", type=int, default=training.patience, help="early stop after this many epochs without a better validation accuracy, 0 = off (default: %(default)s)")
+    opt.add_argument("--teacher", action="append", default=[], metavar="PATH", help="distill from this trained model (repeat for an ensemble)")
+    opt.add_argument("--distill-weight", type=float, default=training.distillation_weight, help="share of the loss that follows the teachers (default: %(default)s)")
+    opt.add_argument("--temperature", type=float, default=training.temperature, help="distillation temperature (default: %(default)s)")
+    opt.add_argument("--seed", type=int, default=training.seed, help="seed for initialization, shuffling and augmentation (default: %(default)s)")
+    add_device_argument(opt)
+    opt.add_argument("--no-amp", action="store_true", default=not training.amp, help="no mixed precision on CUDA")
+
+    aug = p.add_argument_group("augmentation")
+    aug.add_argument("--time-shift-ms", type=float, default=augment.time_shift_ms, help="random shift in +-ms, 0 = off (default: %(default)s)")
+    aug.add_argument("--noise-probability", type=float, default=augment.noise_probability, help="share of clips mixed with background noise, 0 = off (default: %(default)s)")
+    aug.add_argument("--noise-volume", type=float, default=augment.noise_max_volume, help="largest background-noise gain (default: %(default)s)")
+    aug.add_argument("--time-masks", type=int, default=augment.time_masks, help="SpecAugment time masks, 0 = off (default: %(default)s)")
+    aug.add_argument("--freq-masks", type=int, default=augment.freq_masks, help="SpecAugment frequency masks, 0 = off (default: %(default)s)")
+    aug.add_argument("--speed", type=float, default=augment.speed_range, help="speed perturbation range, e.g. 0.1 for +-10%%, 0 = off (default: %(default)s)")
+    aug.add_argument("--volume", type=float, default=augment.volume_range, help="volume perturbation range, e.g. 0.3 for +-30%%, 0 = off (default: %(default)s)")
+
+    out = p.add_argument_group("output")
+    out.add_argument("--out", metavar="DIR", help="run folder for checkpoints, logs and plots (default: runs/<date-time>)")
+    out.add_argument("--resume", metavar="PATH", help="continue the run whose last.pt this is (same options)")
+    out.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def configs_from_args(args: argparse.Namespace, root: Path, device: str):
+    """The dataset, training settings and model settings that `speechcmd train` options describe."""
+    from speechcmd.model.config import FeatureConfig, ModelConfig
+    from speechcmd.train.config import AugmentConfig, TrainConfig
+    from speechcmd.train.data import build_dataset
+
+    dataset = build_dataset(root, args.labels, args.validation_fraction, args.test_fraction, args.split_salt, seed=args.seed)
+    augment = AugmentConfig(
+        time_shift_ms=args.time_shift_ms,
+        noise_probability=args.noise_probability if dataset.noise_files else 0.0,
+        noise_max_volume=args.noise_volume,
+        time_masks=args.time_masks,
+        freq_masks=args.freq_masks,
+        speed_range=args.speed,
+        volume_range=args.volume,
+    )
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
+        weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        clip_grad_norm=args.clip_grad, label_smoothing=args.label_smoothing, patience=args.patience,
+        distillation_weight=args.distill_weight, temperature=args.temperature,
+        seed=args.seed, device=device, amp=not args.no_amp, augment=augment,
+    )
+    model_config = ModelConfig(
+        cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, pooling=args.pooling,
+        features=FeatureConfig(
+            n_mfcc=args.n_mfcc, n_mels=args.n_mels, frame_ms=args.frame_ms, hop_ms=args.hop_ms,
+            window_mean_normalization=args.cmn,
+        ),
+    )
+    return dataset, config, model_config
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from speechcmd.model.checkpoint import CheckpointError, load_model
+    from speechcmd.model.network import SpeechCommandsModel
+    from speechcmd.train.data import DatasetError, describe
+    from speechcmd.train.download import default_cache_dir
+    from speechcmd.train.loop import Trainer, TrainingError
+    from speechcmd.train.metrics import format_report
+
+    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    if args.download:
+        from speechcmd.train.download import DownloadError, download_speech_commands
+
+        try:
+            root = download_speech_commands(args.download, cache_dir=cache_dir / "datasets", progress=not args.quiet)
+        except DownloadError as error:
+            raise UserError(str(error)) from None
+    else:
+        root = Path(args.data)
+    try:
+        dataset, config, model_config = configs_from_args(args, root, resolve_device(args.device))
+    except (DatasetError, ValueError) as error:
+        raise UserError(str(error)) from None
+
+    torch.manual_seed(args.seed)
+    model = SpeechCommandsModel(model_config, dataset.labels)
+    if args.out:
+        run_dir = Path(args.out)
+    else:
+        run_dir = Path(args.resume).parent if args.resume else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    print(f"data: {root} ({dataset.split_rule}) {describe(dataset)}", file=sys.stderr)
+    print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters; run folder: {run_dir}", file=sys.stderr)
+    command = shlex.join(["speechcmd", *getattr(args, "argv", ["train"])])
+    try:
+        teachers = [load_model(path) for path in args.teacher]
+        trainer = Trainer(
+            model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet,
+            metadata={"command": command, "teachers": list(args.teacher)}, teachers=teachers,
+        )
+        if args.resume:
+            trainer.resume(args.resume)
+        result = trainer.fit()
+    except (TrainingError, DatasetError, CheckpointError) as error:
+        raise UserError(str(error)) from None
+    except KeyboardInterrupt:
+        return 130
+    print(f"\n{result['split']} split, best model (epoch {trainer.best_epoch}):\n{format_report(result)}")
+    print(f"\nsaved {run_dir / 'best.pt'} (and last.pt, metrics.jsonl, learning_curves.png, confusion.png)")
+    return 0
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    
+    add_model_argument(p)
+    p.add_argument("--data", required=True, metavar="DIR", help="folder with one sub-folder of clips per word (e.g. the canonical test set)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    add_device_argument(p)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from speechcmd.train.data import DatasetError
+    from speechcmd.train.evaluate import evaluate_folder
+    from speechcmd.train.metrics import format_report
+
+    device = resolve_device(args.device)
+    model = load_model_or_fail(args.model, device)
+    try:
+        result, failures = evaluate_folder(model, Path(args.data), device)
+    except DatasetError as error:
+        raise UserError(str(error)) from None
+    for failure in failures:
+        print(f"skipped {failure['path']}: {failure['error']}", file=sys.stderr)
+    print(json.dumps(result) if args.json else format_report(result))
+    return 1 if failures else 0

@@ -1,0 +1,66 @@
+"""Training settings, with no heavy imports: the command line takes its defaults from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop")
+SCHEDULES = ("cosine", "step", "constant")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    time_shift_ms: float = 100.0  # uniform shift in +-this, zero-filled (0 = off)
+    noise_probability: float = 0.8  # share of clips mixed with background noise (0 = off)
+    noise_max_volume: float = 0.1  # noise gain drawn uniformly from [0, this]
+    silence_noise_max_volume: float = 1.0  # silence examples get louder noise, as in TF's recipe
+    time_masks: int = 2  # SpecAugment masks over frames (0 = off)
+    time_mask_frames: int = 10
+    freq_masks: int = 2  # SpecAugment masks over coefficients (0 = off)
+    freq_mask_bins: int = 5
+    volume_range: float = 0.0  # gain drawn from [1 - r, 1 + r] (0 = off)
+    speed_range: float = 0.0  # one speed factor per batch from [1 - r, 1 + r] (0 = off)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-2
+    schedule: str = "cosine"
+    warmup_epochs: float = 2.0
+    step_epochs: int = 20  # "step" schedule: multiply by step_gamma every step_epochs
+    step_gamma: float = 0.3
+    clip_grad_norm: float = 5.0
+    label_smoothing: float = 0.1
+    patience: int = 0  # stop after this many epochs without a better validation accuracy (0 = never)
+    distillation_weight: float = 0.5  # share of the loss that follows the teachers, when there are any
+    temperature: float = 2.0  # softens teacher and student distributions for distillation (Hinton et al. 2015)
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True  # mixed precision, on CUDA only
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}.")
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs, batch size and learning rate must be positive.")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        return cls(**{**data, "augment": AugmentConfig(**data.get("augment", {}))})
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Which words, and which speakers go to validation and test (data without list files)."""
+
+    labels: str = "12"  # 12 (10 commands + silence + unknown), 35 (every word) or a comma list
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+    salt: str = "speechcmd"  # of the speaker hash that assigns splits
