@@ -30,6 +30,22 @@ class DetectionPolicy:
         if self.average_seconds < 0 or self.suppression_seconds < 0 or self.minimum_windows < 1:
             raise ValueError("average_seconds and suppression_seconds must be >= 0, minimum_windows >= 1.")
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def for_model(cls, model) -> DetectionPolicy:
+        """The operating point saved with `model` (its metadata's "detection_policy", chosen on
+        validation speakers when it was trained), or the defaults for a model that has none.
+        The GUI and `speechcmd classify` both start from this, so they decide alike."""
+        stored = getattr(model, "metadata", {}).get("detection_policy")
+        if not isinstance(stored, dict):
+            return cls()
+        try:
+            return cls(**stored)
+        except (TypeError, ValueError):
+            return cls()
+
 
 @dataclass(frozen=True)
 class Detection:
