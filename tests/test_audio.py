@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from speechcmd.model.audio import AudioError, audio_duration, find_audio_files, load_audio, stream_audio
-from tests.conftest import tone, write_wav
+from conftest import tone, write_wav
 
 
 @pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])

@@ -4,7 +4,7 @@ accuracy its model card states, so a regression in the audio or feature code is 
 import pytest
 
 from speechcmd.model.checkpoint import bundled_model_path, load_model
-from tests.conftest import LABELS_12
+from conftest import LABELS_12
 from speechcmd.train.evaluate import evaluate_clips
 from speechcmd.train.data import build_dataset
 

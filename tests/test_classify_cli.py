@@ -9,7 +9,7 @@ import pytest
 
 from speechcmd.app.cli import main
 from speechcmd.model.checkpoint import bundled_model_path
-from tests.conftest import tone, write_wav
+from conftest import tone, write_wav
 
 
 def run(capsys, *argv):

@@ -13,7 +13,7 @@ from speechcmd.train.data import (
     scan_folder,
     speaker_of,
 )
-from tests.conftest import tone, write_wav
+from conftest import tone, write_wav
 
 WORDS = ["yes", "no", "up", "cat"]
 

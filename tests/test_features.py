@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from speechcmd.model.features import MFCC, FeatureConfig
-from tests.conftest import tone
+from conftest import tone
 
 
 def test_one_second_gives_97_frames_of_40_coefficients():

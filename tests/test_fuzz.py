@@ -27,7 +27,7 @@ from speechcmd.model.audio import AudioError, load_audio, stream_audio
 from speechcmd.model.checkpoint import CheckpointError, load_model, save_checkpoint
 from speechcmd.model.inference import Classifier, sliding_windows
 from speechcmd.model.network import ModelConfig, SpeechCommandsModel
-from tests.conftest import LABELS_12
+from conftest import LABELS_12
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 EXTENSIONS = [".wav", ".flac", ".ogg", ".mp3", ".aiff", ".au", ".opus", ""]

@@ -22,7 +22,7 @@ from speechcmd.app.views.saturation_view import gate_saturation
 from speechcmd.model.checkpoint import bundled_model_path, load_model, save_checkpoint
 from speechcmd.model.inference import Classifier
 from speechcmd.model.network import ModelConfig, SpeechCommandsModel
-from tests.conftest import LABELS_12, tone, write_wav
+from conftest import LABELS_12, tone, write_wav
 
 _real_input_devices = audio_backend.input_devices
 

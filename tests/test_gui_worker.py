@@ -8,7 +8,7 @@ import torch
 from speechcmd.app.file_source import CLIP_PADDING_SECONDS, FileSource
 from speechcmd.app.recognition_worker import RecognitionWorker
 from speechcmd.model.detection import DetectionPolicy
-from tests.conftest import tone, write_wav
+from conftest import tone, write_wav
 
 
 class FakeClock:

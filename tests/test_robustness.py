@@ -26,7 +26,7 @@ import torch
 from speechcmd.app.cli import main
 from speechcmd.model.audio import AudioError, load_audio, stream_audio
 from speechcmd.model.checkpoint import CheckpointError, load_model, save_checkpoint
-from tests.conftest import ROOT, tone, write_wav
+from conftest import ROOT, tone, write_wav
 
 
 def classify_json(capsys, model_path, *paths) -> tuple[int, list[dict]]:

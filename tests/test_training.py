@@ -9,7 +9,7 @@ import torch
 from speechcmd.app.cli import main
 from speechcmd.model.checkpoint import load_model, read_checkpoint
 from speechcmd.model.network import ModelConfig, SpeechCommandsModel
-from tests.test_data import make_folder
+from test_data import make_folder
 from speechcmd.train.data import build_dataset
 from speechcmd.train.loop import Trainer, TrainConfig
 

@@ -18,7 +18,7 @@ import speechcmd.train.loop as training_loop
 from speechcmd.app.cli import main
 from speechcmd.model.checkpoint import load_model, read_checkpoint
 from speechcmd.model.network import ModelConfig, SpeechCommandsModel
-from tests.test_data import make_folder
+from test_data import make_folder
 from speechcmd.train.data import build_dataset
 from speechcmd.train.loop import Trainer, TrainConfig, TrainingError
 
