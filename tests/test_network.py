@@ -1,5 +1,7 @@
 """The recurrent network: the step path that exposes every gate equals the fused path."""
 
+import math
+
 import pytest
 import torch
 
@@ -58,9 +60,10 @@ def test_trace_exposes_every_gate_of_every_layer_at_every_step(cell, steps):
 
 
 def test_lstm_gates_obey_their_ranges_and_the_cell_equations():
+    # The fast path: h_t from the fused kernel, the gates recomputed, so the equations are a check.
     model = _model("lstm")
     with torch.no_grad():
-        g = model.trace(torch.randn(1, 16_000) * 0.1, steps=True).layers[1]
+        g = model.trace(torch.randn(1, 16_000) * 0.1).layers[1]
     for name in ("forget_gate", "input_gate", "output_gate"):
         assert 0 <= g[name].min() and g[name].max() <= 1
     assert g["candidate"].abs().max() <= 1
@@ -72,7 +75,7 @@ def test_lstm_gates_obey_their_ranges_and_the_cell_equations():
 def test_gru_hidden_state_interpolates_between_candidate_and_previous_state():
     model = _model("gru")
     with torch.no_grad():
-        g = model.trace(torch.randn(1, 16_000) * 0.1, steps=True).layers[0]
+        g = model.trace(torch.randn(1, 16_000) * 0.1).layers[0]
     h_prev = torch.cat([torch.zeros_like(g["hidden_state"][:, :1]), g["hidden_state"][:, :-1]], dim=1)
     z = g["update_gate"]
     torch.testing.assert_close(g["hidden_state"], (1 - z) * g["candidate"] + z * h_prev)
@@ -108,6 +111,53 @@ def test_trace_matches_fused_for_both_poolings(pooling):
     waveform = torch.randn(2, 16_000) * 0.1
     with torch.no_grad():
         torch.testing.assert_close(model.trace(waveform, steps=True).logits, model(waveform), atol=1e-5, rtol=1e-5)
+
+
+def test_pooling_is_the_last_step_or_the_mean_over_time():
+    waveform = torch.randn(2, 16_000) * 0.1
+    with torch.no_grad():
+        last, mean = _model("lstm", pooling="last"), _model("lstm", pooling="mean")  # the same weights
+        outputs = last.recurrent(last.frontend(waveform))  # (batch, frames, hidden)
+        torch.testing.assert_close(last(waveform), last.head(outputs[:, -1]))
+        torch.testing.assert_close(mean(waveform), mean.head(outputs.mean(dim=1)))
+        assert not torch.allclose(last(waveform), mean(waveform))
+
+
+def test_a_peephole_layer_without_peepholes_is_a_plain_lstm():
+    model = _model("peephole")
+    mfcc = torch.randn(2, 30, 40)
+    with torch.no_grad():
+        layer = model.recurrent.layers[0]
+        layer.peephole.zero_()
+        torch.testing.assert_close(layer(mfcc), layer.rnn(mfcc)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_peephole_gates_follow_gers_and_schmidhuber_by_hand():
+    # One unit, no input or recurrent weights: every gate is its bias plus its peephole term, so
+    # two steps can be worked out by hand. nn.LSTM orders the biases i, f, g, o.
+    from speechcmd.model.network import PeepholeLSTMLayer
+
+    layer = PeepholeLSTMLayer(input_size=1, hidden_size=1)
+    b_i, b_f, b_g, b_o = 0.3, -0.2, 0.9, 0.1
+    p_i, p_f, p_o = 0.5, -0.7, 1.3
+    with torch.no_grad():
+        for weight in (layer.rnn.weight_ih_l0, layer.rnn.weight_hh_l0, layer.rnn.bias_hh_l0):
+            weight.zero_()
+        layer.rnn.bias_ih_l0.copy_(torch.tensor([b_i, b_f, b_g, b_o]))
+        layer.peephole.copy_(torch.tensor([[p_i], [p_f], [p_o]]))
+        _, gates = layer.step_loop(torch.zeros(1, 2, 1))
+    sigma = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
+    c0 = 0.0
+    f1, i1, g1 = sigma(b_f + p_f * c0), sigma(b_i + p_i * c0), math.tanh(b_g)
+    c1 = f1 * c0 + i1 * g1
+    o1 = sigma(b_o + p_o * c1)  # the output gate sees the new cell state
+    f2, i2 = sigma(b_f + p_f * c1), sigma(b_i + p_i * c1)
+    c2 = f2 * c1 + i2 * g1
+    o2 = sigma(b_o + p_o * c2)
+    expected = {"forget_gate": (f1, f2), "input_gate": (i1, i2), "output_gate": (o1, o2),
+                "cell_state": (c1, c2), "hidden_state": (o1 * math.tanh(c1), o2 * math.tanh(c2))}
+    for name, values in expected.items():
+        torch.testing.assert_close(gates[name].flatten(), torch.tensor(values), msg=name)
 
 
 def test_training_mode_gradients_flow_through_the_peephole_step_path():
