@@ -18,13 +18,15 @@ from conftest import tone, write_wav
 WORDS = ["yes", "no", "up", "cat"]
 
 
-def make_folder(root, speakers=30, clips_per_speaker=2, words=WORDS, noise=True):
+def make_folder(root, speakers=30, clips_per_speaker=2, words=WORDS, noise=True, shared_speakers=False):
+    """`shared_speakers`: every speaker says every word, as in Speech Commands."""
     rng = np.random.default_rng(0)
     for w, word in enumerate(words):
         for s in range(speakers):
             for n in range(clips_per_speaker):
                 samples = tone(200 + 150 * w, 1.0, amplitude=0.3) + rng.normal(0, 0.01, 16_000).astype(np.float32)
-                write_wav(root / word / f"spk{s:03d}{word[0]}_nohash_{n}.wav", samples)
+                speaker = f"spk{s:03d}" if shared_speakers else f"spk{s:03d}{word[0]}"
+                write_wav(root / word / f"{speaker}_nohash_{n}.wav", samples)
     if noise:
         write_wav(root / "_background_noise_" / "white.wav", rng.normal(0, 0.1, 48_000).astype(np.float32))
     return root
@@ -53,9 +55,14 @@ def test_words_outside_the_label_set_become_unknown(tmp_path):
 
 
 def test_splits_are_speaker_disjoint_and_cover_every_label(tmp_path):
-    dataset = build_dataset(make_folder(tmp_path), "yes,no,up,cat", 0.2, 0.2)
+    dataset = build_dataset(make_folder(tmp_path, shared_speakers=True), "yes,no,up,cat", 0.2, 0.2)
     train, validation, test = (dataset.speakers(name) for name in ("train", "validation", "test"))
     assert not (train & validation) and not (train & test) and not (validation & test)
+    splits_of_speaker = {}
+    for name, items in dataset.splits.items():
+        for clip, _ in items:
+            splits_of_speaker.setdefault(clip.speaker, set()).add(name)
+    assert len(splits_of_speaker) == 30 and all(len(splits) == 1 for splits in splits_of_speaker.values())
     for name, counts in dataset.counts().items():
         assert set(counts) == {"yes", "no", "up", "cat"}, name
 
