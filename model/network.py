@@ -49,11 +49,13 @@ class LSTMLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.rnn(x)[0]
 
-    def _projections(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """W x_t + b for every step and gate at once; nn.LSTM orders the rows i, f, g, o."""
+    def _input_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """W x_t + b for every step and gate in one product: (B, T, 4H), rows in nn.LSTM's order
+        i, f, g, o."""
         rnn = self.rnn
-        x_proj = x @ rnn.weight_ih_l0.t() + rnn.bias_ih_l0 + rnn.bias_hh_l0  # (B, T, 4H)
-        return x_proj.chunk(4, dim=2)  # x_i, x_f, x_g, x_o: (B, T, H) each
+        batch, steps, _ = x.shape
+        x_proj = torch.addmm(rnn.bias_ih_l0 + rnn.bias_hh_l0, x.reshape(batch * steps, -1), rnn.weight_ih_l0.t())
+        return x_proj.view(batch, steps, -1)
 
     def step(self, x_t: tuple[torch.Tensor, ...], h: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
         """One time step, as the textbook writes it:
@@ -78,7 +80,7 @@ class LSTMLayer(nn.Module):
     def step_loop(self, x: torch.Tensor) -> tuple[torch.Tensor, Gates]:
         """Every step through `step`, keeping every gate."""
         batch, steps, _ = x.shape
-        x_proj = self._projections(x)
+        x_proj = self._input_projection(x).chunk(4, dim=2)  # x_i, x_f, x_g, x_o: (B, T, H) each
         h = c = x.new_zeros(batch, self.hidden_size)
         outputs, kept = [], {name: [] for name in LSTM_GATES}
         for t in range(steps):
@@ -94,10 +96,9 @@ class LSTMLayer(nn.Module):
         away from (x_t, h_{t-1}); only c_t = f_t * c_{t-1} + i_t * g_t stays a loop of one op."""
         h = self.rnn(x)[0]  # (B, T, H)
         h_previous = torch.cat([h.new_zeros(h.shape[0], 1, h.shape[2]), h[:, :-1]], dim=1)  # h_{t-1}
-        x_i, x_f, x_g, x_o = self._projections(x)
-        h_i, h_f, h_g, h_o = (h_previous @ self.rnn.weight_hh_l0.t()).chunk(4, dim=2)
-        f, i = torch.sigmoid(x_f + h_f), torch.sigmoid(x_i + h_i)
-        g, o = torch.tanh(x_g + h_g), torch.sigmoid(x_o + h_o)
+        z = self._input_projection(x) + h_previous @ self.rnn.weight_hh_l0.t()  # (B, T, 4H)
+        z_i, z_f, z_g, z_o = z.chunk(4, dim=2)
+        f, i, g, o = torch.sigmoid(z_f), torch.sigmoid(z_i), torch.tanh(z_g), torch.sigmoid(z_o)
         written = (i * g).transpose(0, 1).contiguous()  # (T, B, H)
         kept = f.transpose(0, 1).contiguous()
         c = torch.empty_like(written)
@@ -156,8 +157,10 @@ class GRULayer(nn.Module):
         return self.rnn(x)[0]
 
     def _projections(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """W x_t + b_i for every step; nn.GRU orders the rows r, z, n."""
-        return (x @ self.rnn.weight_ih_l0.t() + self.rnn.bias_ih_l0).chunk(3, dim=-1)
+        """W x_t + b_i for every step, in one product; nn.GRU orders the rows r, z, n."""
+        batch, steps, _ = x.shape
+        x_proj = torch.addmm(self.rnn.bias_ih_l0, x.reshape(batch * steps, -1), self.rnn.weight_ih_l0.t())
+        return x_proj.view(batch, steps, -1).chunk(3, dim=-1)
 
     def _recurrent(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """U h_{t-1} + b_h; the reset gate scales the candidate's part, bias included."""
@@ -218,9 +221,13 @@ class Recurrent(nn.Module):
         self.layers = nn.ModuleList(LAYERS[cell](size, hidden_size) for size in sizes)
         self.between = nn.Dropout(dropout if num_layers > 1 else 0.0)
 
+    def _dropped(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        # Only in training, and not before the first layer (the front-end's features).
+        return self.between(x) if index and self.training else x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for index, layer in enumerate(self.layers):
-            x = layer(self.between(x) if index else x)
+            x = layer(self._dropped(x, index))
         return x
 
     def trace(self, x: torch.Tensor, steps: bool = False) -> tuple[torch.Tensor, list[Gates]]:
@@ -228,7 +235,7 @@ class Recurrent(nn.Module):
         loops, otherwise each layer's fast recomputation (the same values, what live display uses)."""
         layers: list[Gates] = []
         for index, layer in enumerate(self.layers):
-            x, gates = (layer.step_loop if steps else layer.trace)(self.between(x) if index else x)
+            x, gates = (layer.step_loop if steps else layer.trace)(self._dropped(x, index))
             layers.append(gates)
         return x, layers
 
