@@ -199,7 +199,7 @@ def test_a_server_that_ignores_range_makes_the_download_start_again_from_zero(tm
     folder = fetch(server, tmp_path)
 
     assert server.requests == [None, f"bytes={CUT_AFTER}-"]
-    assert_official_layout(folder), "the 200 answer replaced the .part file instead of being appended"
+    assert_official_layout(folder)  # the 200 answer replaced the .part file instead of being appended to it
 
 
 def test_a_part_file_that_is_already_whole_is_used_when_the_server_answers_416(tmp_path, serve):
