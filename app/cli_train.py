@@ -170,7 +170,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from speechcmd.train.data import DatasetError
+    from speechcmd.model.audio import AudioError, short_clip_warning
+    from speechcmd.train.data import DatasetError, scan_folder
     from speechcmd.train.evaluate import evaluate_folder
     from speechcmd.train.metrics import format_report
 
@@ -178,9 +179,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model = load_model_or_fail(args.model, device)
     try:
         result, failures = evaluate_folder(model, Path(args.data), device)
+        clips = [clip.path for clip in scan_folder(Path(args.data))]
     except DatasetError as error:
         raise UserError(str(error)) from None
     for failure in failures:
         print(f"skipped {failure['path']}: {failure['error']}", file=sys.stderr)
+    warnings = []
+    failed = {str(failure["path"]) for failure in failures}
+    for path in clips:
+        try:
+            warning = None if str(path) in failed else short_clip_warning(path)
+        except AudioError:
+            continue
+        if warning:
+            warnings.append({"path": str(path), "warning": warning})
+            print(f"warning: {path}: {warning}", file=sys.stderr)
+    if warnings:
+        result["warnings"] = warnings
     print(json.dumps(result) if args.json else format_report(result))
     return 1 if failures else 0
