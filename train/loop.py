@@ -345,7 +345,7 @@ class Trainer:
         and writes the weights of the unfinished epoch to `interrupted.pt`. The run folder is locked
         meanwhile: a second run into it is refused instead of interleaving with this one."""
         try:
-            with folder_lock(self.run_dir, ".train.lock", "training"):
+            with folder_lock(self.run_dir, "training"):
                 for stale in stale_temporary_files(self.run_dir):  # from a save that was killed
                     stale.unlink(missing_ok=True)
                 self._adopt_best()
