@@ -135,7 +135,7 @@ def option_sentence(error: ValueError) -> str:
     """A settings class's sentence ("learning_rate must be ...") in the command line's words ("--lr must be ...")."""
     text = str(error)
     field, _, rest = text.partition(" ")
-    options = {name: option for option, (_, name) in RUN_SETTINGS.items()}
+    options = {name: option for option, (_, name) in RUN_SETTINGS.items()} | {"epochs": "epochs", "patience": "patience"}
     return f"--{options[field].replace('_', '-')} {rest}" if field in options and rest else text
 
 
