@@ -21,34 +21,50 @@ from speechcmd.app.cli_common import UserError, add_device_argument, add_model_a
 def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
     add_model_argument(parser)
-    parser.add_argument("--top-k", type=int, default=3, metavar="K", help="how many labels to list per clip (default: 3)")
+    parser.add_argument("--top-k", type=int, default=None, metavar="K", help="how many labels to list per clip of up to 1.5 s (default: 3); longer recordings list detections")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line per input")
     parser.add_argument("--threshold", type=float, default=None, help="detection threshold for long recordings (0..1)")
     add_device_argument(parser)
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    from speechcmd.model.audio import find_audio_files
+    from dataclasses import replace
+
+    from speechcmd.model.audio import AudioError, find_audio_files, short_clip_warning
     from speechcmd.model.detection import DetectionPolicy
     from speechcmd.model.inference import Classifier
 
-    if args.top_k < 1:
+    top_k = 3 if args.top_k is None else args.top_k
+    if top_k < 1:
         raise UserError("--top-k must be at least 1.")
-    policy = DetectionPolicy()
-    if args.threshold is not None:
-        try:
-            policy = DetectionPolicy(threshold=args.threshold)
-        except ValueError as error:
-            raise UserError(f"--threshold: {error}") from None
-    files = find_audio_files(args.paths)
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise UserError(f"--threshold must be between 0 and 1, not {args.threshold}.")
+    try:
+        files = find_audio_files(args.paths)
+    except AudioError as error:
+        raise UserError(str(error)) from None
     if not files:
         raise UserError(f"no audio files found in {', '.join(args.paths)}.")
     model = load_model_or_fail(args.model, resolve_device(args.device))
+    policy = DetectionPolicy.for_model(model)  # the operating point chosen when the model was trained
+    if args.threshold is not None:
+        policy = replace(policy, threshold=args.threshold)
     classifier = Classifier(model, device=next(model.parameters()).device, policy=policy)
     failed = 0
-    for result in classifier.classify_files(files, top_k=args.top_k):
+    top_k_unused = False
+    for result in classifier.classify_files(files, top_k=top_k):
         failed += "error" in result
+        top_k_unused |= "detections" in result
+        if "label" in result:
+            try:
+                warning = short_clip_warning(result["path"])
+            except AudioError:  # gone since it was read: its result stands
+                warning = None
+            if warning:
+                result["warning"] = warning
         print(json.dumps(result) if args.json else format_result(result), flush=True)
+    if top_k_unused and args.top_k is not None:
+        print("note: --top-k lists labels for clips of up to 1.5 s; longer recordings list their detections.", file=sys.stderr)
     if failed and not args.json:
         print(f"{failed} of {len(files)} inputs failed.", file=sys.stderr)
     return 1 if failed else 0
@@ -66,7 +82,8 @@ def format_result(result: dict) -> str:
             lines.append(f"    {d['start']:8.2f}-{d['end']:.2f} s  {d['label']:<10} {d['score']:.2f}")
         return "\n".join(lines)
     others = "  ".join(f"{label} {score:.2f}" for label, score in result["top"][1:])
-    return f"{path}\n    {result['label']:<10} {result['score']:.2f}    {others}".rstrip()
+    text = f"{path}\n    {result['label']:<10} {result['score']:.2f}    {others}".rstrip()
+    return f"{text}\n    warning: {result['warning']}" if "warning" in result else text
 
 
 # ---- gui ----------------------------------------------------------------------------------------
@@ -111,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads must sleep, not spin: on a small shared machine two spinning torch threads
     # wait on each other at every op (bench/NOTES.md: classify 160 -> 850 clips/s). Before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # A file name that is not valid UTF-8 prints with its odd bytes escaped instead of crashing.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in trained models' metadata
     try:
@@ -121,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"speechcmd {args.command}: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`speechcmd classify ... | head`): stop quietly, as Unix tools do.
+        # Python would otherwise complain again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -18,6 +18,14 @@ def resolve_device(name: str) -> str:
         raise UserError("--device cuda: no CUDA GPU is available here; use --device cpu.")
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise UserError(f"--device {name}: use auto, cpu or cuda.")
+    if name.startswith("cuda:"):
+        index = name.removeprefix("cuda:")
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not index.isdigit() or int(index) >= count:
+            raise UserError(
+                f"--device {name}: no such GPU here ({count} CUDA GPU{'' if count == 1 else 's'} found); "
+                "use --device cpu or a GPU from cuda:0 on."
+            )
     return name
 
 

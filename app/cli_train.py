@@ -20,7 +20,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     features, model, training, augment, split = FeatureConfig(), ModelConfig(), TrainConfig(), AugmentConfig(), SplitConfig()
 
     data = p.add_argument_group("data")
-    source = data.add_mutually_exclusive_group(required=True)
+    source = data.add_mutually_exclusive_group()  # one of them, or --resume (the run knows its data)
     source.add_argument("--data", metavar="DIR", help="folder with one sub-folder of recordings per word")
     source.add_argument("--download", choices=["v0.01", "v0.02"], help="download this Speech Commands release")
     data.add_argument("--cache-dir", metavar="DIR", help="downloads and decoded-clip caches (default: $SPEECHCMD_CACHE or ~/.cache/speechcmd)")
@@ -70,7 +70,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="run folder for checkpoints, logs and plots (default: runs/<date-time>)")
-    out.add_argument("--resume", metavar="PATH", help="continue the run whose last.pt this is (same options)")
+    out.add_argument("--resume", metavar="PATH", help="continue the run whose last.pt this is, with its data and settings")
+    out.add_argument("--overwrite", action="store_true", help="replace a finished or interrupted run already in --out")
     out.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -81,6 +82,8 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
     from speechcmd.train.data import build_dataset
 
     dataset = build_dataset(root, args.labels, args.validation_fraction, args.test_fraction, args.split_salt, seed=args.seed)
+    if not 0 <= args.noise_probability <= 1:  # checked here too: it is zeroed below without noise files
+        raise ValueError(f"noise_probability must be a number from 0 to 1, not {args.noise_probability!r}.")
     augment = AugmentConfig(
         time_shift_ms=args.time_shift_ms,
         noise_probability=args.noise_probability if dataset.noise_files else 0.0,
@@ -107,6 +110,126 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
     return dataset, config, model_config
 
 
+# What a resumed run takes from its checkpoint, by option: (where it is stored, its field name).
+# Options not listed (--epochs, --patience, --device, --no-amp, --data, --out, --cache-dir, --quiet)
+# say how or how long to go on, and may change when resuming.
+RUN_SETTINGS = {
+    "cell": ("model", "cell"), "hidden": ("model", "hidden_size"), "layers": ("model", "num_layers"),
+    "dropout": ("model", "dropout"), "pooling": ("model", "pooling"),
+    "n_mfcc": ("features", "n_mfcc"), "n_mels": ("features", "n_mels"), "frame_ms": ("features", "frame_ms"),
+    "hop_ms": ("features", "hop_ms"), "cmn": ("features", "window_mean_normalization"),
+    "batch_size": ("training", "batch_size"), "optimizer": ("training", "optimizer"), "lr": ("training", "learning_rate"),
+    "weight_decay": ("training", "weight_decay"), "schedule": ("training", "schedule"),
+    "warmup_epochs": ("training", "warmup_epochs"), "clip_grad": ("training", "clip_grad_norm"),
+    "label_smoothing": ("training", "label_smoothing"), "distill_weight": ("training", "distillation_weight"),
+    "temperature": ("training", "temperature"), "seed": ("training", "seed"),
+    "time_shift_ms": ("augment", "time_shift_ms"), "noise_probability": ("augment", "noise_probability"),
+    "noise_volume": ("augment", "noise_max_volume"), "time_masks": ("augment", "time_masks"),
+    "freq_masks": ("augment", "freq_masks"), "speed": ("augment", "speed_range"), "volume": ("augment", "volume_range"),
+    "validation_fraction": ("split", "validation_fraction"), "test_fraction": ("split", "test_fraction"),
+    "split_salt": ("split", "salt"), "labels": ("split", "labels"), "teacher": ("metadata", "teachers"),
+}
+
+
+def option_sentence(error: ValueError) -> str:
+    """A settings class's sentence ("learning_rate must be ...") in the command line's words ("--lr must be ...")."""
+    text = str(error)
+    field, _, rest = text.partition(" ")
+    options = {name: option for option, (_, name) in RUN_SETTINGS.items()} | {"epochs": "epochs", "patience": "patience"}
+    return f"--{options[field].replace('_', '-')} {rest}" if field in options and rest else text
+
+
+def given_options(args: argparse.Namespace) -> dict:
+    """The `speechcmd train` options the user typed (not their defaults), by destination."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_train_arguments(parser)
+    for action in parser._actions:
+        action.default, action.required = argparse.SUPPRESS, False
+    argv = list(getattr(args, "argv", ["train"]))
+    return vars(parser.parse_known_args(argv[argv.index("train") + 1 :] if "train" in argv else argv)[0])
+
+
+def resumed_run(args: argparse.Namespace, given: dict, device: str):
+    """(data folder, model settings, training settings, split parameters, teachers) of the run whose
+    last.pt `args.resume` names; refuses in one sentence options that contradict it."""
+    from dataclasses import asdict, replace
+
+    from speechcmd.model.checkpoint import CheckpointError, read_checkpoint
+    from speechcmd.model.config import ModelConfig
+    from speechcmd.train.config import TrainConfig
+    from speechcmd.train.data import resolve_labels
+
+    path = Path(args.resume)
+    try:
+        data = read_checkpoint(path)
+        model_config = ModelConfig.from_dict(data["config"])
+    except CheckpointError as error:
+        raise UserError(str(error)) from None
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{path}: its settings are unusable ({error}); the model file is damaged.") from None
+    metadata, state = data.get("metadata", {}), data.get("training")
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: this model file has no training state; resume from a run's last.pt.")
+    split, trained_on = metadata.get("split_parameters"), metadata.get("trained_on")
+    if not isinstance(split, dict) or not isinstance(trained_on, str):
+        raise UserError(f"{path}: does not record the data it was trained on (saved by an older speechcmd); start a new run.")
+    try:
+        training = TrainConfig.from_dict(state.get("train_config", metadata.get("train_config")))
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{path}: its training settings are unusable ({error}); the model file is damaged.") from None
+    stored = {
+        "model": asdict(model_config), "features": asdict(model_config.features), "training": asdict(training),
+        "augment": asdict(training.augment), "split": split, "metadata": {"teachers": metadata.get("teachers", [])},
+    }
+    conflicts = []
+    for option, value in given.items():
+        if option not in RUN_SETTINGS:
+            continue
+        place, name = RUN_SETTINGS[option]
+        theirs = stored[place].get(name)
+        if option == "labels":
+            value = resolve_labels(value, theirs if isinstance(theirs, list) else [])
+        if value != theirs:
+            flag = "--" + option.replace("_", "-")
+            conflicts.append(f"{flag} {value if not isinstance(value, list) else ','.join(map(str, value))} (the run has "
+                             f"{theirs if not isinstance(theirs, list) else ','.join(map(str, theirs))})")
+    if conflicts:
+        raise UserError(
+            f"{path}: a resumed run keeps its own settings, and {'; '.join(conflicts)} "
+            f"contradict{'s' if len(conflicts) == 1 else ''} them; drop {'it' if len(conflicts) == 1 else 'them'} or start a new run."
+        )
+    try:
+        training = replace(
+            training, device=device, epochs=given.get("epochs", training.epochs),
+            patience=given.get("patience", training.patience), amp=not given.get("no_amp", not training.amp),
+        )
+    except ValueError as error:
+        raise UserError(option_sentence(error)) from None
+    root = Path(given["data"]) if "data" in given else Path(trained_on)
+    return root, model_config, training, split, list(stored["metadata"]["teachers"] or [])
+
+
+def dataset_warnings(dataset, noise_probability: float) -> list[str]:
+    """What a user would not notice until the model disappoints: labels without a single training
+    clip, and noise augmentation turned off for want of noise recordings."""
+    from speechcmd.train.data import BACKGROUND_NOISE
+
+    warnings = []
+    counts = dataset.counts()["train"]
+    empty = [label for label in dataset.labels if not counts.get(label)]
+    if empty:
+        warnings.append(
+            f"{len(empty)} of the {len(dataset.labels)} labels have no training clips in {dataset.root} "
+            f"({', '.join(empty)}); the model cannot learn them: pass --labels with the words you have."
+        )
+    if noise_probability > 0 and not dataset.noise_files:
+        warnings.append(
+            f"{dataset.root} has no {BACKGROUND_NOISE}/ folder of noise recordings, so training goes without "
+            "noise augmentation (and silence examples are digital silence)."
+        )
+    return warnings
+
+
 def run_train(args: argparse.Namespace) -> int:
     import time
 
@@ -114,11 +237,15 @@ def run_train(args: argparse.Namespace) -> int:
 
     from speechcmd.model.checkpoint import CheckpointError, load_model
     from speechcmd.model.network import SpeechCommandsModel
-    from speechcmd.train.data import DatasetError, describe
+    from speechcmd.train.data import DatasetError, build_dataset, describe
     from speechcmd.train.download import default_cache_dir
+    from speechcmd.train.locks import FolderBusy, folder_lock
     from speechcmd.train.loop import Trainer, TrainingError
     from speechcmd.train.metrics import format_report
 
+    if not (args.data or args.download or args.resume):
+        raise UserError("give the data with --data DIR or --download VERSION, or continue a run with --resume RUN/last.pt.")
+    device = resolve_device(args.device)
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     if args.download:
         from speechcmd.train.download import DownloadError, download_speech_commands
@@ -128,35 +255,65 @@ def run_train(args: argparse.Namespace) -> int:
         except DownloadError as error:
             raise UserError(str(error)) from None
     else:
-        root = Path(args.data)
+        root = Path(args.data) if args.data else None
     try:
-        dataset, config, model_config = configs_from_args(args, root, resolve_device(args.device))
-    except (DatasetError, ValueError) as error:
+        if args.resume:
+            given = given_options(args)
+            if args.download:
+                given["data"] = str(root)
+            root, model_config, config, split, teacher_paths = resumed_run(args, given, device)
+            dataset = build_dataset(root, **split)
+        else:
+            dataset, config, model_config = configs_from_args(args, root, device)
+            teacher_paths = list(args.teacher)
+    except DatasetError as error:
         raise UserError(str(error)) from None
+    except ValueError as error:
+        raise UserError(option_sentence(error)) from None
+    except PermissionError as error:
+        raise UserError(f"{error.filename}: permission denied; check who may read the dataset folder.") from None
+    for warning in dataset_warnings(dataset, args.noise_probability if not args.resume else config.augment.noise_probability):
+        print(f"warning: {warning}", file=sys.stderr)
 
-    torch.manual_seed(args.seed)
-    model = SpeechCommandsModel(model_config, dataset.labels)
     if args.out:
         run_dir = Path(args.out)
     else:
         run_dir = Path(args.resume).parent if args.resume else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    print(f"data: {root} ({dataset.split_rule}) {describe(dataset)}", file=sys.stderr)
-    print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters; run folder: {run_dir}", file=sys.stderr)
     command = shlex.join(["speechcmd", *getattr(args, "argv", ["train"])])
     try:
-        teachers = [load_model(path) for path in args.teacher]
-        trainer = Trainer(
-            model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet,
-            metadata={"command": command, "teachers": list(args.teacher)}, teachers=teachers,
-        )
-        if args.resume:
-            trainer.resume(args.resume)
-        result = trainer.fit()
+        with folder_lock(run_dir, "training"):
+            finished = [name for name in ("best.pt", "last.pt") if (run_dir / name).exists()]
+            if finished and not args.resume:
+                if not args.overwrite:
+                    raise UserError(
+                        f"{run_dir}: already holds a run ({' and '.join(finished)}); continue it with --resume "
+                        f"{run_dir / 'last.pt'}, replace it with --overwrite, or choose another --out."
+                    )
+                for name in ("best.pt", "last.pt", "interrupted.pt", "metrics.jsonl", "test_report.json",
+                             "validation_report.json", "learning_curves.png", "confusion.png"):
+                    (run_dir / name).unlink(missing_ok=True)
+            torch.manual_seed(config.seed)
+            model = SpeechCommandsModel(model_config, dataset.labels)
+            print(f"data: {root} ({dataset.split_rule}) {describe(dataset)}", file=sys.stderr)
+            print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters; run folder: {run_dir}", file=sys.stderr)
+            teachers = [load_model(path) for path in teacher_paths]
+            trainer = Trainer(
+                model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet,
+                metadata={"command": command, "teachers": teacher_paths}, teachers=teachers,
+            )
+            if args.resume:
+                trainer.resume(args.resume)
+            result = trainer.fit()
+    except FolderBusy as error:
+        raise UserError(f"{error}; wait for that run to end or choose another --out.") from None
     except (TrainingError, DatasetError, CheckpointError) as error:
         raise UserError(str(error)) from None
     except KeyboardInterrupt:
         return 130
-    print(f"\n{result['split']} split, best model (epoch {trainer.best_epoch}):\n{format_report(result)}")
+    if result["split"] is None:
+        print(f"\nno validation or test speakers, so the model was not tested (best model: epoch {trainer.best_epoch}).")
+    else:
+        print(f"\n{result['split']} split, best model (epoch {trainer.best_epoch}):\n{format_report(result)}")
     print(f"\nsaved {run_dir / 'best.pt'} (and last.pt, metrics.jsonl, learning_curves.png, confusion.png)")
     return 0
 
@@ -170,7 +327,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from speechcmd.train.data import DatasetError
+    from speechcmd.model.audio import AudioError, short_clip_warning
+    from speechcmd.train.data import DatasetError, scan_folder
     from speechcmd.train.evaluate import evaluate_folder
     from speechcmd.train.metrics import format_report
 
@@ -178,9 +336,24 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model = load_model_or_fail(args.model, device)
     try:
         result, failures = evaluate_folder(model, Path(args.data), device)
+        clips = [clip.path for clip in scan_folder(Path(args.data))]
     except DatasetError as error:
         raise UserError(str(error)) from None
+    except PermissionError as error:
+        raise UserError(f"{error.filename}: permission denied; check who may read the dataset folder.") from None
     for failure in failures:
         print(f"skipped {failure['path']}: {failure['error']}", file=sys.stderr)
+    warnings = []
+    failed = {str(failure["path"]) for failure in failures}
+    for path in clips:
+        try:
+            warning = None if str(path) in failed else short_clip_warning(path)
+        except AudioError:
+            continue
+        if warning:
+            warnings.append({"path": str(path), "warning": warning})
+            print(f"warning: {path}: {warning}", file=sys.stderr)
+    if warnings:
+        result["warnings"] = warnings
     print(json.dumps(result) if args.json else format_report(result))
     return 1 if failures else 0

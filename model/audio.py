@@ -7,6 +7,8 @@ unusable into one `AudioError` sentence that names the file.
 
 from __future__ import annotations
 
+import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,22 +22,58 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", "
 # Below this no speech survives, and a damaged header claiming a few Hz would make a small file
 # hours long to resample and scan.
 MIN_SAMPLE_RATE = 4_000
+# Above these a header is damaged or hostile: a few KB claiming 10 MHz x 4 channels would make
+# every block gigabytes. Blocks are read at most MAX_BLOCK_BYTES at a time whatever the file says.
+MAX_SAMPLE_RATE = 384_000
+MAX_CHANNELS = 32
+MAX_BLOCK_BYTES = 64 << 20
+MAX_LOAD_BYTES = 2 << 30  # load_audio holds a whole file; longer ones are for stream_audio
+# No spoken word is shorter: such a clip is a damaged or mistaken file, whatever the model says.
+MIN_WORD_SECONDS = 0.1
 
 
 class AudioError(ValueError):
     """A user's audio file cannot be used; the message is one sentence naming the file."""
 
 
+def _wav_data_shortfall(path: Path) -> tuple[int, int] | None:
+    """(bytes the WAV header promises, bytes the file holds) when its data chunk is cut short.
+
+    libsndfile quietly shortens such a file to what is there (a 300-byte head of a 1 s clip opens
+    as 8 ms and gets classified), so the RIFF chunks are walked here to notice."""
+    try:
+        with open(path, "rb") as file:
+            if file.read(12)[8:12] != b"WAVE":
+                return None
+            size = os.fstat(file.fileno()).st_size
+            while len(header := file.read(8)) == 8:
+                chunk, length = struct.unpack("<4sI", header)
+                if chunk == b"data":
+                    held = size - file.tell()
+                    # 0 and 0xFFFFFFFF are what streaming writers put before they know the length.
+                    return (length, held) if length not in (0, 0xFFFFFFFF) and length > held + 1 else None
+                file.seek(length + (length & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
+
+
 def _open(path: str | Path) -> sf.SoundFile:
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file; check the path.")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file.")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: the file is empty (0 bytes); record or export it again.")
     try:
-        handle = sf.SoundFile(str(path))
+        if not path.exists():
+            raise AudioError(f"{path}: no such file; check the path.")
+        if path.is_dir():
+            raise AudioError(f"{path}: is a folder, not an audio file.")
+        if path.stat().st_size == 0:
+            raise AudioError(f"{path}: the file is empty (0 bytes); record or export it again.")
+    except PermissionError:
+        raise AudioError(f"{path}: permission denied; check who may read it.") from None
+    try:
+        # Bytes, not str: libsndfile cannot take a name that is not valid UTF-8 as text.
+        handle = sf.SoundFile(os.fsencode(path))
+    except PermissionError:
+        raise AudioError(f"{path}: permission denied; check who may read it.") from None
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         detail = str(error).split(":")[-1].strip().rstrip(".") or "unrecognized format"
         raise AudioError(
@@ -51,7 +89,27 @@ def _open(path: str | Path) -> sf.SoundFile:
             f"{path}: its sample rate of {rate} Hz is too low for speech (at least {MIN_SAMPLE_RATE} Hz); "
             "the header may be damaged."
         )
+    if handle.samplerate > MAX_SAMPLE_RATE or handle.channels > MAX_CHANNELS:
+        rate, channels = handle.samplerate, handle.channels
+        handle.close()
+        raise AudioError(
+            f"{path}: its header claims {rate:,} Hz x {channels} channels, beyond any recording "
+            f"(at most {MAX_SAMPLE_RATE:,} Hz and {MAX_CHANNELS} channels); the header is damaged."
+        )
+    shortfall = _wav_data_shortfall(path)
+    if shortfall is not None:
+        promised, held = shortfall
+        handle.close()
+        raise AudioError(
+            f"{path}: the file is cut short (its header promises {promised:,} bytes of audio, it holds {held:,}); "
+            "copy or export it again."
+        )
     return handle
+
+
+def _block_frames(handle: sf.SoundFile, seconds: float) -> int:
+    """Frames in a block of `seconds`, but never more than MAX_BLOCK_BYTES of float32 samples."""
+    return max(1, min(int(seconds * handle.samplerate), MAX_BLOCK_BYTES // (4 * handle.channels)))
 
 
 def _to_mono(block: np.ndarray, path: Path) -> np.ndarray:
@@ -72,6 +130,25 @@ def audio_duration(path: str | Path) -> float:
         return handle.frames / handle.samplerate
 
 
+def decoded_bytes(path: str | Path, sample_rate: int = SAMPLE_RATE) -> int:
+    """Memory `load_audio` needs for this file (mono samples before and after resampling), read from
+    its header: what a caller compares with its budget to decode in the background, or stream."""
+    with _open(path) as handle:
+        return _decoded_bytes(handle, sample_rate)
+
+
+def _decoded_bytes(handle: sf.SoundFile, sample_rate: int) -> int:
+    return 4 * (handle.frames + handle.frames * sample_rate // handle.samplerate)
+
+
+def short_clip_warning(path: str | Path) -> str | None:
+    """A sentence when a file is far too short to hold a spoken word, else None."""
+    seconds = audio_duration(path)
+    if seconds >= MIN_WORD_SECONDS:
+        return None
+    return f"only {seconds * 1000:.0f} ms of audio, far too short for a spoken word; the file may be cut short."
+
+
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Read a whole file as mono float32 samples in [-1, 1] at `sample_rate` Hz.
 
@@ -80,14 +157,25 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """
     path = Path(path)
     with _open(path) as handle:
-        try:
-            block = handle.read(dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as error:
-            raise AudioError(f"{path}: the audio data is damaged ({error}).") from None
         source_rate = handle.samplerate
-    if block.shape[0] == 0:
+        if _decoded_bytes(handle, sample_rate) > MAX_LOAD_BYTES:
+            raise AudioError(
+                f"{path}: {handle.frames / source_rate / 3600:.1f} hours is too long to open whole; "
+                "cut it into shorter files."
+            )
+        blocks, block_frames = [], _block_frames(handle, 60.0)
+        while True:  # block by block, mixed to mono at once: many channels never sit in memory together
+            try:
+                block = handle.read(block_frames, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as error:
+                raise AudioError(f"{path}: the audio data is damaged ({error}).") from None
+            if block.shape[0]:
+                blocks.append(_to_mono(block, path))
+            if block.shape[0] < block_frames:
+                break
+    if not blocks:
         raise AudioError(f"{path}: contains no audio samples; record or export it again.")
-    mono = _to_mono(block, path)
+    mono = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
     if source_rate != sample_rate:
         # Clipped again: the resampler's filter rings slightly past full scale on loud input.
         mono = np.clip(soxr.resample(mono, source_rate, sample_rate, quality="HQ"), -1.0, 1.0, dtype=np.float32)
@@ -106,7 +194,7 @@ def stream_audio(
             if source_rate != sample_rate
             else None
         )
-        block_frames = max(1, int(block_seconds * source_rate))
+        block_frames = _block_frames(handle, block_seconds)
         while True:
             try:
                 block = handle.read(block_frames, dtype="float32", always_2d=True)
@@ -135,9 +223,13 @@ def find_audio_files(paths: list[str | Path]) -> list[Path]:
     found: list[Path] = []
     for entry in map(Path, paths):
         if entry.is_dir():
-            found.extend(
-                sorted(p for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-            )
+            if not os.access(entry, os.R_OK | os.X_OK):
+                raise AudioError(f"{entry}: permission denied; check who may read this folder.")
+            # os.walk skips sub-folders it may not read instead of failing the whole search.
+            found.extend(sorted(
+                Path(folder, name) for folder, _, names in os.walk(entry) for name in names
+                if Path(name).suffix.lower() in AUDIO_EXTENSIONS and Path(folder, name).is_file()
+            ))
         else:
             found.append(entry)
     return found

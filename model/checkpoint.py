@@ -7,6 +7,7 @@ renames it over the target, so an interrupted save (or a full disk) leaves the p
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import tempfile
@@ -25,6 +26,11 @@ from speechcmd.model.network import ModelConfig, SpeechCommandsModel, upgrade_st
 FORMAT = "speechcmd-checkpoint"
 FORMAT_VERSION = 2  # 2: one module per recurrent layer (network.upgrade_state_dict reads 1)
 BUNDLED_MODEL_NAME = "speechcmd-lstm.pt"
+# torch.save stores its records uncompressed, so a model file unpacks to about its own size. The
+# largest model the settings allow (8 layers of 1024 units), with its optimizer state, is ~1 GB.
+MAX_UNPACKED_BYTES = 1 << 30
+MAX_UNPACK_RATIO = 4  # a deflated record that grows more than this is a zip bomb, not a checkpoint
+MAX_RECORDS = 10_000
 
 
 def bundled_model_path() -> Path:
@@ -65,7 +71,10 @@ def save_checkpoint(path: str | Path, model: SpeechCommandsModel, metadata: dict
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(checkpoint_dict(model, metadata, **extra), file)
+            try:
+                torch.save(checkpoint_dict(model, metadata, **extra), file)
+            except RuntimeError as error:  # torch's zip writer reports a full disk as a RuntimeError
+                raise OSError(errno.EIO, f"writing failed ({_first_line(error)})") from None
             file.flush()
             os.fsync(file.fileno())
         umask = os.umask(0)
@@ -78,12 +87,32 @@ def save_checkpoint(path: str | Path, model: SpeechCommandsModel, metadata: dict
     return path
 
 
+def stale_temporary_files(folder: str | Path) -> list[Path]:
+    """Temporary files that `save_checkpoint` leaves when killed mid-save (SIGKILL, power loss)."""
+    return sorted(Path(folder).glob(".*.pt.*.tmp"))
+
+
+def _check_sizes(path: Path, archive: zipfile.ZipFile) -> None:
+    """Refuse, before anything is inflated, a file that would unpack to far more than it holds."""
+    records = archive.infolist()
+    unpacked = sum(record.file_size for record in records)
+    limit = min(MAX_UNPACKED_BYTES, MAX_UNPACK_RATIO * path.stat().st_size + (1 << 20))
+    if len(records) > MAX_RECORDS or unpacked > limit:
+        raise CheckpointError(
+            f"{path}: refused to load: it claims {unpacked / 1e6:,.0f} MB in {len(records):,} parts once unpacked "
+            f"from {path.stat().st_size / 1e6:,.1f} MB, which no speechcmd model file does; only use files saved by speechcmd."
+        )
+
+
 def _check_integrity(path: Path) -> None:
     """torch.load does not verify the CRC-32 that its zip format stores for every record, so a
     flipped byte could load as a wrong label or weight; zipfile's check catches it first."""
     try:
         with zipfile.ZipFile(path) as archive:
+            _check_sizes(path, archive)
             damaged = archive.testzip()
+    except CheckpointError:
+        raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         return  # not a zip at all: torch.load below gives the right message for what it is
     except Exception as error:  # a damaged directory can make zipfile raise almost anything
@@ -132,20 +161,24 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
     """Build the model a validated checkpoint dict describes."""
     try:
         config = ModelConfig.from_dict(data["config"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: its settings are unusable ({_first_line(error, 200)}); the model file is damaged.") from None
+    try:
         labels = data["labels"]
         if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
             raise ValueError("its labels are not a list of words")
-        # Check one weight against the settings before allocating: a damaged hidden size must not
-        # make the loader allocate gigabytes first.
+        # Check every layer's weights against the settings before allocating: a damaged hidden
+        # size or layer count must not make the loader allocate gigabytes first.
         if not isinstance(data["state_dict"], dict):
             raise ValueError("its weights are not a dictionary of tensors")
         state_dict = data["state_dict"]
         if data.get("format_version", 0) < 2:
             state_dict = upgrade_state_dict(state_dict)
-        recurrent = state_dict.get("recurrent.layers.0.rnn.weight_hh_l0")
         gates = 3 if config.cell == "gru" else 4
-        if not isinstance(recurrent, torch.Tensor) or tuple(recurrent.shape) != (gates * config.hidden_size, config.hidden_size):
-            raise ValueError("its weights do not have the sizes its settings give")
+        for layer in range(config.num_layers):
+            recurrent = state_dict.get(f"recurrent.layers.{layer}.rnn.weight_hh_l0")
+            if not isinstance(recurrent, torch.Tensor) or tuple(recurrent.shape) != (gates * config.hidden_size, config.hidden_size):
+                raise ValueError("its weights do not have the sizes its settings give")
         model = SpeechCommandsModel(config, labels)
         model.load_state_dict(state_dict, strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as error:

@@ -6,6 +6,7 @@ Both are frozen, validated on construction and saved in every checkpoint.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -13,6 +14,17 @@ from speechcmd.model import SAMPLE_RATE
 
 CELLS = ("lstm", "peephole", "gru")
 POOLINGS = ("last", "mean")
+
+
+def check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
+    """Refuse a setting outside [low, high] (or of the wrong type) in one sentence naming it.
+
+    Every size is bounded, not just positive: a model file's settings come from outside, and an
+    absurd one (3 million mel bands, a 0-sample hop) would cost gigabytes or crash at inference."""
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not (math.isfinite(value) and low <= value <= high):
+        what = "a whole number" if integer else "a number"
+        raise ValueError(f"{name} must be {what} from {low:g} to {high:g}, not {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -33,10 +45,19 @@ class FeatureConfig:
     window_mean_normalization: bool = False
 
     def __post_init__(self):
-        if min(self.sample_rate, self.window_seconds, self.frame_ms, self.hop_ms, self.n_mels, self.n_mfcc) <= 0:
-            raise ValueError("feature sizes and rates must be positive.")
-        if self.n_mfcc > self.n_mels or not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
-            raise ValueError("need n_mfcc <= n_mels and 0 <= f_min < f_max <= half the sample rate.")
+        check_range("sample_rate", self.sample_rate, 8_000, 48_000, integer=True)
+        check_range("window_seconds", self.window_seconds, 0.1, 10.0)
+        check_range("frame_ms", self.frame_ms, 5.0, 200.0)
+        # At least one sample per hop, and no gaps between frames.
+        check_range("hop_ms", self.hop_ms, 1000 / self.sample_rate, self.frame_ms)
+        check_range("n_mels", self.n_mels, 1, 256, integer=True)
+        check_range("n_mfcc", self.n_mfcc, 1, self.n_mels, integer=True)
+        check_range("f_min", self.f_min, 0.0, self.sample_rate / 2)
+        check_range("f_max", self.f_max, 0.0, self.sample_rate / 2)
+        if not self.f_min < self.f_max:
+            raise ValueError(f"f_min ({self.f_min}) must be below f_max ({self.f_max}).")
+        if not isinstance(self.window_mean_normalization, bool):
+            raise ValueError(f"window_mean_normalization must be true or false, not {self.window_mean_normalization!r}.")
 
     @property
     def window_samples(self) -> int:
@@ -70,23 +91,32 @@ class ModelConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
 
     def __post_init__(self):
-        if self.cell not in CELLS:
+        if not isinstance(self.cell, str) or self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}.")
-        if self.pooling not in POOLINGS:
+        if not isinstance(self.pooling, str) or self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}.")
-        if self.hidden_size < 1 or self.num_layers < 1:
-            raise ValueError("hidden_size and num_layers must be positive.")
+        check_range("hidden_size", self.hidden_size, 1, 1024, integer=True)
+        check_range("num_layers", self.num_layers, 1, 8, integer=True)
+        check_range("dropout", self.dropout, 0.0, 0.9)
+        if not isinstance(self.features, FeatureConfig):
+            raise ValueError("features must be a FeatureConfig.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+        if not isinstance(data, dict):
+            raise ValueError("the model settings are not a dictionary.")
+        unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
-            raise ValueError(f"unknown model settings: {', '.join(sorted(unknown))}.")
+            raise ValueError(f"unknown model settings: {', '.join(sorted(map(str, unknown)))}.")
         values = dict(data)
         if "features" in values:
+            if not isinstance(values["features"], dict):
+                raise ValueError("the feature settings are not a dictionary.")
+            unknown = set(values["features"]) - {f.name for f in fields(FeatureConfig)}
+            if unknown:
+                raise ValueError(f"unknown feature settings: {', '.join(sorted(map(str, unknown)))}.")
             values["features"] = FeatureConfig(**values["features"])
         return cls(**values)

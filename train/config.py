@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+
+from speechcmd.model.config import check_range
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "step", "constant")
@@ -20,6 +22,16 @@ class AugmentConfig:
     freq_mask_bins: int = 5
     volume_range: float = 0.0  # gain drawn from [1 - r, 1 + r] (0 = off)
     speed_range: float = 0.0  # one speed factor per batch from [1 - r, 1 + r] (0 = off)
+
+    def __post_init__(self):
+        check_range("time_shift_ms", self.time_shift_ms, 0.0, 1000.0)
+        check_range("noise_probability", self.noise_probability, 0.0, 1.0)
+        check_range("noise_max_volume", self.noise_max_volume, 0.0, 10.0)
+        check_range("silence_noise_max_volume", self.silence_noise_max_volume, 0.0, 10.0)
+        for name in ("time_masks", "time_mask_frames", "freq_masks", "freq_mask_bins"):
+            check_range(name, getattr(self, name), 0, 100, integer=True)
+        check_range("volume_range", self.volume_range, 0.0, 0.99)
+        check_range("speed_range", self.speed_range, 0.0, 0.5)
 
 
 @dataclass(frozen=True)
@@ -48,11 +60,30 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}.")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}.")
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError("epochs, batch size and learning rate must be positive.")
+        check_range("epochs", self.epochs, 1, 100_000, integer=True)
+        check_range("batch_size", self.batch_size, 1, 65_536, integer=True)
+        check_range("learning_rate", self.learning_rate, 1e-12, 1e38)  # a huge one diverges, and says so
+        check_range("weight_decay", self.weight_decay, 0.0, 10.0)
+        check_range("warmup_epochs", self.warmup_epochs, 0.0, 100_000)
+        check_range("step_epochs", self.step_epochs, 1, 100_000, integer=True)
+        check_range("step_gamma", self.step_gamma, 0.0, 1.0)
+        check_range("clip_grad_norm", self.clip_grad_norm, 0.0, 1e6)
+        check_range("label_smoothing", self.label_smoothing, 0.0, 0.99)
+        check_range("patience", self.patience, 0, 100_000, integer=True)
+        check_range("distillation_weight", self.distillation_weight, 0.0, 1.0)
+        check_range("temperature", self.temperature, 0.01, 100.0)
+        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
+        if not isinstance(self.augment, AugmentConfig):
+            raise ValueError("augment must be an AugmentConfig.")
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
+        if not isinstance(data, dict) or not isinstance(data.get("augment", {}), dict):
+            raise ValueError("the training settings are not a dictionary.")
+        for config, values in ((cls, data), (AugmentConfig, data.get("augment", {}))):
+            unknown = set(values) - {f.name for f in fields(config)}
+            if unknown:
+                raise ValueError(f"unknown training settings: {', '.join(sorted(map(str, unknown)))}.")
         return cls(**{**data, "augment": AugmentConfig(**data.get("augment", {}))})
 
 

@@ -20,6 +20,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,9 +30,17 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
+from speechcmd.train.locks import FolderBusy, folder_lock
+
 TIMEOUT_S = 30.0  # per socket operation (connect, each read), not for the whole download
 RESUME_ATTEMPTS = 3  # dropped connections survived within one call before giving up
 CHUNK_BYTES = 1 << 20
+# A server that trickles (a byte every 2 s never trips the socket timeout) counts as a dropped
+# connection: fewer than STALL_BYTES in STALL_SECONDS. So every call ends within about
+# (RESUME_ATTEMPTS + 1) x STALL_SECONDS of no real progress.
+STALL_SECONDS = 60.0
+STALL_BYTES = 64 << 10
+MAX_ARCHIVE_BYTES = 8 << 30  # a body of unknown length is cut off here (v0.02 is 2.4 GB)
 USER_AGENT = "speechcmd-downloader/1"
 _DATA_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.10.12 / 3.11.4
 _FILTER_ERRORS = (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
@@ -137,9 +146,16 @@ def download_speech_commands(
             "pass --cache-dir DIR or set SPEECHCMD_CACHE to a writable folder."
         ) from None
     tarball = cache / archive.filename
-    _fetch_verified(url, tarball, sha256, size, progress, timeout)
-    _unpack_atomically(tarball, target, archive, url, progress)
-    tarball.unlink()
+    try:
+        with folder_lock(cache, "downloading Speech Commands"):
+            if target.exists():  # another run finished it while this one waited to start
+                _require_layout(target, archive)
+                return target
+            _fetch_verified(url, tarball, sha256, size, progress, timeout)
+            _unpack_atomically(tarball, target, archive, url, progress)
+            tarball.unlink()
+    except FolderBusy as error:
+        raise DownloadError(f"{error}; wait for it to finish, then run again.") from None
     return target
 
 
@@ -269,7 +285,9 @@ def _copy(response: http.client.HTTPResponse, part: Path, start: int, total: int
     """Write the body after byte `start` of `part` (a 200 answer truncates it); raise _Interrupted if cut short."""
     length = response.headers.get("Content-Length")
     expected = int(length) if length and length.isdigit() else None
+    limit = total if total is not None else MAX_ARCHIVE_BYTES
     received = 0
+    mark_time, mark_received = time.monotonic(), 0
     try:
         with open(part, "ab" if start else "wb") as out, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, desc=part.name.removesuffix(".part"),
@@ -277,14 +295,26 @@ def _copy(response: http.client.HTTPResponse, part: Path, start: int, total: int
         ) as bar:
             while True:
                 try:
-                    block = response.read(CHUNK_BYTES)
+                    block = response.read1(CHUNK_BYTES)  # what has arrived: read() would wait for a whole chunk
                 except (OSError, http.client.HTTPException) as error:
                     raise _Interrupted(str(error) or type(error).__name__) from None
                 if not block:
                     break
+                if start + received + len(block) > limit:
+                    out.close()
+                    part.unlink()
+                    raise DownloadError(
+                        f"{response.url}: the server sent more than the {limit:,} bytes expected; "
+                        "the download was deleted, check the URL."
+                    )
                 out.write(block)
                 received += len(block)
                 bar.update(len(block))
+                now = time.monotonic()
+                if now - mark_time >= STALL_SECONDS:
+                    if received - mark_received < STALL_BYTES:
+                        raise _Interrupted(f"fewer than {STALL_BYTES:,} bytes came in {STALL_SECONDS:g} s")
+                    mark_time, mark_received = now, received
     except OSError as error:
         raise DownloadError(
             f"{part}: cannot write the download ({error.strerror}); "
@@ -311,6 +341,9 @@ def _unpack_atomically(tarball: Path, target: Path, archive: Archive, url: str, 
                 f"{url}: the archive does not have the Speech Commands layout "
                 f"(no {_missing(staging, archive)}); it was deleted, check the URL."
             )
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(root, 0o777 & ~umask)  # mkdtemp's 0700 would hide the dataset from other users
         try:
             os.rename(root, target)
         except OSError:

@@ -21,12 +21,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from speechcmd.model.checkpoint import read_checkpoint, save_checkpoint
+from speechcmd.model.checkpoint import (
+    CheckpointError,
+    model_from_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    stale_temporary_files,
+)
 from speechcmd.model.network import SpeechCommandsModel
 from speechcmd.train.augment import augment_waveform, spec_augment
 from speechcmd.train.config import TrainConfig
 from speechcmd.train.data import SILENCE, SPLITS, ClipCache, Dataset, load_noise
+from speechcmd.train.locks import FolderBusy, folder_lock
 from speechcmd.train.metrics import plot_confusion, report
+
 
 class TrainingError(RuntimeError):
     """Training cannot go on; one sentence saying why and what to change."""
@@ -84,6 +92,7 @@ class Trainer:
         self.use_amp = config.amp and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.resumed_from: Path | None = None
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -229,10 +238,13 @@ class Trainer:
         }
 
     def _save(self, name: str, metadata: dict, **extra) -> None:
+        self._save_model(name, self.model, metadata, **extra)
+
+    def _save_model(self, name: str, model: SpeechCommandsModel, metadata: dict, **extra) -> None:
         """Save into the run folder; a failed save (full disk) leaves the previous file intact."""
         path = self.run_dir / name
         try:
-            save_checkpoint(path, self.model, metadata, **extra)
+            save_checkpoint(path, model, metadata, **extra)
         except OSError as error:
             raise TrainingError(
                 f"{path}: could not save the checkpoint ({error.strerror or error}); free some disk space "
@@ -255,28 +267,98 @@ class Trainer:
         )
 
     def resume(self, path: str | Path) -> None:
-        """Continue from a `last.pt`: weights, optimizer, epoch counter, history and best score."""
+        """Continue from a `last.pt`: weights, optimizer, epoch counter, history and best score.
+        Everything is checked before anything is changed, as loading a model is."""
+        path = Path(path)
         data = read_checkpoint(path)
         state = data.get("training")
-        if state is None:
+        if not isinstance(state, dict):
             raise TrainingError(f"{path}: this model file has no training state; resume from a run's last.pt.")
         if data["labels"] != self.dataset.labels:
-            raise TrainingError(f"{path}: was trained on other labels ({', '.join(data['labels'])}); use the same --labels.")
-        self.model.load_state_dict(data["state_dict"])
+            raise TrainingError(f"{path}: was trained on other labels ({', '.join(map(str, data['labels']))}); use the same --labels.")
+        weights = model_from_checkpoint(data, path)  # refuses NaN weights and sizes that do not match
+        if weights.config != self.model.config:
+            raise TrainingError(f"{path}: was trained with other model settings than this run's; resume with the run's own settings.")
+        self._check_training_state(state, path)
+        self.model.load_state_dict(weights.state_dict())
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch = state["epoch"]
         self.history = list(state["history"])
-        self.best_accuracy = state["best_accuracy"]
+        self.best_accuracy = float(state["best_accuracy"])
         self.best_epoch = state["best_epoch"]
+        self.resumed_from = path
+
+    def _check_training_state(self, state: dict, path: Path) -> None:
+        """Raise `TrainingError` naming what is wrong in a last.pt's training state."""
+        def damaged(what: str) -> TrainingError:
+            return TrainingError(f"{path}: its training state is damaged ({what}); resume from another last.pt or start a new run.")
+
+        epoch, best_epoch, best = state.get("epoch"), state.get("best_epoch"), state.get("best_accuracy")
+        if type(epoch) is not int or not 0 <= epoch <= 100_000:
+            raise damaged(f"epoch is {epoch!r}")
+        if type(best_epoch) is not int or not 0 <= best_epoch <= epoch:
+            raise damaged(f"best epoch is {best_epoch!r}")
+        if not isinstance(best, (int, float)) or isinstance(best, bool) or not -1 <= best <= 1:
+            raise damaged(f"best accuracy is {best!r}")
+        history = state.get("history")
+        if not isinstance(history, list) or len(history) != epoch or not all(isinstance(h, dict) for h in history):
+            raise damaged("its history does not list one entry per epoch")
+        if not isinstance(state.get("scaler"), dict):
+            raise damaged("no gradient-scaler state")
+        optimizer = state.get("optimizer")
+        if not isinstance(optimizer, dict) or not isinstance(optimizer.get("state"), dict) or not isinstance(optimizer.get("param_groups"), list):
+            raise damaged("no optimizer state")
+        ours = self.optimizer.state_dict()
+        if [len(g.get("params", ())) if isinstance(g, dict) else -1 for g in optimizer["param_groups"]] != [
+            len(g["params"]) for g in ours["param_groups"]
+        ]:
+            raise damaged(f"its optimizer is not this run's {self.config.optimizer}")
+        parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+        for index, values in optimizer["state"].items():
+            if type(index) is not int or not 0 <= index < len(parameters) or not isinstance(values, dict):
+                raise damaged("its optimizer state names parameters this model does not have")
+            for name, value in values.items():
+                if not isinstance(value, torch.Tensor) or not value.isfinite().all():
+                    raise damaged(f"optimizer {name!r} is not a finite tensor")
+                if value.dim() and value.shape != parameters[index].shape:
+                    raise damaged(f"optimizer {name!r} has shape {tuple(value.shape)}, not {tuple(parameters[index].shape)}")
+
+    def _adopt_best(self) -> None:
+        """Resumed into another folder: bring the run's best.pt along, so that a best model exists
+        even if no resumed epoch beats it."""
+        if self.resumed_from is None or self.resumed_from.parent.resolve() == self.run_dir.resolve():
+            return
+        source, target = self.resumed_from.parent / "best.pt", self.run_dir / "best.pt"
+        try:
+            best = model_from_checkpoint(read_checkpoint(source), source)
+        except CheckpointError as error:
+            print(f"note: {error} The best of the resumed epochs becomes best.pt.", file=sys.stderr)
+            self.best_accuracy, self.best_epoch = -1.0, 0
+            return
+        self._save_model("best.pt", best, read_checkpoint(source)["metadata"])
 
     # ---- the run ------------------------------------------------------------------------------
 
     def fit(self) -> dict:
         """Train until the last epoch or early stop. Ctrl-C keeps `last.pt` (the last whole epoch)
-        and writes the weights of the unfinished epoch to `interrupted.pt`."""
+        and writes the weights of the unfinished epoch to `interrupted.pt`. The run folder is locked
+        meanwhile: a second run into it is refused instead of interleaving with this one."""
+        try:
+            with folder_lock(self.run_dir, "training"):
+                for stale in stale_temporary_files(self.run_dir):  # from a save that was killed
+                    stale.unlink(missing_ok=True)
+                self._adopt_best()
+                self._run_epochs()
+                return self.finish()
+        except FolderBusy as error:
+            raise TrainingError(f"{error}; wait for that run to end or choose another --out.") from None
+
+    def _run_epochs(self) -> None:
         c = self.config
-        log = (self.run_dir / "metrics.jsonl").open("a")
+        log = (self.run_dir / "metrics.jsonl").open("w")  # rewritten from the history a resume brings
+        for metrics in self.history:
+            log.write(json.dumps(metrics) + "\n")
         if self.epoch == 0:
             self.compute_normalization()
         try:
@@ -330,23 +412,32 @@ class Trainer:
             raise
         finally:
             log.close()
-        return self.finish()
 
     def finish(self) -> dict:
-        """Test the best model, write its report into best.pt, and plot the run."""
+        """Test the best model, write its report into best.pt, and plot the run. With neither test
+        nor validation speakers the result is {"split": None}: there is nothing to test on."""
         best = read_checkpoint(self.run_dir / "best.pt")
         self.model.load_state_dict(best["state_dict"])
-        split = "test" if len(self.rows["test"]) else "validation"
-        predictions, _ = self.predict(split)
-        result = report(self.targets[split].numpy(), predictions, self.dataset.labels)
-        result["split"] = split
-        (self.run_dir / f"{split}_report.json").write_text(json.dumps(result, indent=1))
-        self._save(
-            "best.pt",
-            {**best["metadata"], f"{split}_accuracy": result["accuracy"], f"{split}_per_class": result["per_class"]},
-        )
-        plot_confusion(result, self.run_dir / "confusion.png", f"{split} split")
-        plot_curves(self.history, self.run_dir / "learning_curves.png")
+        split = next((name for name in ("test", "validation") if len(self.rows[name])), None)
+        result: dict = {"split": None}
+        if split is not None:
+            predictions, _ = self.predict(split)
+            result = {**report(self.targets[split].numpy(), predictions, self.dataset.labels), "split": split}
+            (self.run_dir / f"{split}_report.json").write_text(json.dumps(result, indent=1))
+            self._save(
+                "best.pt",
+                {**best["metadata"], f"{split}_accuracy": result["accuracy"], f"{split}_per_class": result["per_class"]},
+            )
+        import matplotlib
+
+        # Labels are folder names, not TeX: "$x^$" must be drawn as typed, not parsed.
+        with matplotlib.rc_context({"text.parse_math": False}):
+            try:
+                if split is not None:
+                    plot_confusion(result, self.run_dir / "confusion.png", f"{split} split")
+                plot_curves(self.history, self.run_dir / "learning_curves.png")
+            except (ValueError, RuntimeError, OSError) as error:  # the model is saved; plots are extras
+                print(f"note: could not draw the run's plots ({error}); the models are saved.", file=sys.stderr)
         return result
 
 
