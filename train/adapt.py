@@ -1,0 +1,420 @@
+"""Teaching a trained model new words from a few takes (transfer learning on a frozen body).
+
+The base model's front-end and recurrent layers stay as they are; what is learned is a new head
+(and, with `last_layer`, a copy of the top recurrent layer) over the labels the base model knows
+plus the new words. The base head's rows start where they were and are held near there (an L2
+pull towards the starting point, "L2-SP", Li et al. 2018), so the bundled words are kept; clips of
+the base model's own training words ("replay"), when a dataset is at hand, show the new rows what
+they must not fire on.
+
+Every take is augmented with the training pipeline (`train.augment.augment_waveform`: gain,
+speed, shift, background noise), and the frozen layers run once over all the augmented copies,
+so training the head is a few hundred cheap steps on cached vectors: seconds on a laptop CPU.
+Before the final model, a leave-some-out round (k folds over each word's takes) measures how
+often held-out takes are recognized, which words they are confused with, and turns that into
+warnings a user can act on.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from speechcmd.model.checkpoint import save_checkpoint
+from speechcmd.model.detection import NON_COMMANDS
+from speechcmd.model.inference import fit_to_window
+from speechcmd.model.network import SpeechCommandsModel
+from speechcmd.train.augment import augment_waveform
+from speechcmd.train.config import AugmentConfig
+from speechcmd.train.data import SILENCE, UNKNOWN, build_dataset, load_noise
+from speechcmd.train.takes import SUGGESTED_TAKES, Take, take_counts
+
+MIN_TAKES = 3  # per new word: at least one to hold out and two to learn from
+CONFUSION_WARNING = 0.2  # share of a word's held-out takes taken for one other label
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    steps: int = 300  # optimizer steps on the cached features (per fold and for the final model)
+    batch_size: int = 256
+    learning_rate: float = 1e-2
+    weight_decay: float = 1e-3  # on the new words' rows
+    anchor: float = 1.0  # pull of the base rows (and layer) towards their starting values
+    label_smoothing: float = 0.1
+    new_word_weight: float = 1.0  # share of a new word in the batches, relative to each base label
+    copies: int = 16  # augmented copies of every take (the first is the take itself)
+    replay_copies: int = 2  # ... of every replayed clip of the base model's words
+    replay_per_label: int = 40  # clips of each base word taken from its training speakers, when available
+    folds: int = 4  # leave-some-out rounds; each holds out about 1/folds of every word's takes
+    last_layer: bool = False  # also fine-tune the top recurrent layer (slower; wants replay clips)
+    seed: int = 0
+    augment: AugmentConfig | None = None  # None: the base model's own training augmentation
+
+    def __post_init__(self):
+        if min(self.steps, self.batch_size, self.copies) < 1 or self.folds < 2 or self.learning_rate <= 0:
+            raise ValueError("steps, batch size and copies must be at least 1, folds at least 2, the learning rate positive.")
+
+
+class AdaptError(ValueError):
+    """The takes cannot make a model; the message is one sentence saying what to record."""
+
+
+class AdaptCancelled(Exception):
+    """The user cancelled; nothing was changed."""
+
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Adapted:
+    model: SpeechCommandsModel
+    report: dict
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.report["warnings"]
+
+
+def base_augmentation(base: SpeechCommandsModel) -> AugmentConfig:
+    """The augmentation the base model was trained with (its metadata), else the defaults."""
+    stored = (base.metadata.get("train_config") or {}).get("augment") or {}
+    try:
+        return AugmentConfig(**stored)
+    except TypeError:  # saved by a version with other settings
+        return AugmentConfig()
+
+
+def replay_takes(base: SpeechCommandsModel, root: str | Path, per_label: int, avoid_words=(), seed: int = 0) -> tuple[list[Take], np.ndarray]:
+    """Clips of the base model's words from its training speakers in `root`, and the noise bank.
+
+    The split is rebuilt from the base model's metadata, so its test speakers are never replayed.
+    `_unknown_` clips of a word being taught (Speech Commands names them `<word>_<speaker>...`)
+    are left out: they would teach the new row that its own word is unknown.
+    """
+    parameters = dict(base.metadata.get("split_parameters") or {"labels": list(base.labels)})
+    parameters["labels"] = list(base.labels)
+    dataset = build_dataset(root, **parameters)
+    window = base.config.features.window_samples
+    rng = random.Random(seed)
+    by_label: dict[int, list] = {}
+    for clip, y in dataset.splits["train"]:
+        if clip.noise_cut is None and not any(clip.path.name.startswith(f"{word}_") for word in avoid_words):
+            by_label.setdefault(y, []).append(clip)
+    from speechcmd.model.audio import load_audio
+
+    takes = []
+    for y, clips in sorted(by_label.items()):
+        for clip in rng.sample(clips, min(per_label, len(clips))):
+            samples = load_audio(clip.path, base.config.features.sample_rate)
+            takes.append(Take(dataset.labels[y], fit_to_window(samples, window), str(clip.path), None))
+    return takes, load_noise(dataset.noise_files, base.config.features.sample_rate)
+
+
+class _Top(nn.Module):
+    """What adaptation trains: optionally a copy of the top recurrent layer, then the head."""
+
+    def __init__(self, base: SpeechCommandsModel, labels: list[str], last_layer: bool):
+        super().__init__()
+        self.base = [base]  # a list, so its parameters are not this module's
+        self.layer = copy.deepcopy(base.recurrent.layers[-1]).requires_grad_(True) if last_layer else None
+        self.dropout = nn.Dropout(base.config.dropout)
+        self.head = nn.Linear(base.config.hidden_size, len(labels))
+        known = [base.labels.index(label) for label in labels if label in base.labels]
+        self.known = len(known)  # the base labels come first, in the base model's order
+        with torch.no_grad():
+            self.head.weight[: self.known] = base.head.weight[known]
+            self.head.bias[: self.known] = base.head.bias[known]
+            self.head.weight[self.known :].normal_(0, 0.01)
+            self.head.bias[self.known :] = base.head.bias[known].min()  # new words start unlikely
+        self.start = {name: value.detach().clone() for name, value in self.named_parameters()}
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """features: pooled (batch, hidden), or with `layer` the input of the top layer (batch, frames, hidden)."""
+        if self.layer is not None:
+            features = self.base[0]._pool(self.layer(self.dropout(features)))
+        return self.head(self.dropout(features))
+
+    def anchor_penalty(self) -> torch.Tensor:
+        """Squared distance of the base rows (and the layer) from where they started."""
+        penalty = ((self.head.weight[: self.known] - self.start["head.weight"][: self.known]) ** 2).sum()
+        penalty = penalty + ((self.head.bias[: self.known] - self.start["head.bias"][: self.known]) ** 2).sum()
+        for name, value in self.named_parameters():
+            if name.startswith("layer."):
+                penalty = penalty + ((value - self.start[name]) ** 2).sum()
+        return penalty
+
+
+@torch.no_grad()
+def frozen_features(base: SpeechCommandsModel, waveform: torch.Tensor, last_layer: bool, batch_size: int = 256) -> torch.Tensor:
+    """What the frozen body makes of (batch, samples): pooled (batch, hidden), or with `last_layer`
+    the input of the top recurrent layer (batch, frames, hidden)."""
+    base.eval()
+    out = []
+    for start in range(0, len(waveform), batch_size):
+        x = base.frontend(waveform[start : start + batch_size])
+        layers = base.recurrent.layers
+        for layer in layers[:-1] if last_layer else layers:
+            x = layer(x)
+        out.append(x if last_layer else base._pool(x))
+    return torch.cat(out)
+
+
+def _check_takes(base: SpeechCommandsModel, takes: list[Take]) -> list[str]:
+    """The new words, in order of first take; AdaptError when there is nothing new to learn or too little."""
+    counts = take_counts(takes)
+    new_words = list(dict.fromkeys(take.label for take in takes if take.label not in base.labels))
+    if not takes:
+        raise AdaptError("No takes yet: record or add at least 8 takes of the word to teach.")
+    if not any(label not in NON_COMMANDS for label in counts):
+        raise AdaptError("Only background or other-speech takes: record takes of the word to teach too.")
+    short = [f"'{word}' ({counts[word]})" for word in counts if word not in NON_COMMANDS and counts[word] < MIN_TAKES]
+    if short:
+        raise AdaptError(f"Too few takes of {', '.join(short)}: record at least {MIN_TAKES} of each word, {SUGGESTED_TAKES} or more for a reliable result.")
+    return new_words
+
+
+def adapt(
+    base: SpeechCommandsModel,
+    takes: list[Take],
+    config: AdaptConfig = AdaptConfig(),
+    replay: list[Take] = (),
+    noise: np.ndarray | None = None,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Adapted:
+    """Teach `base` the words of `takes` (and personalize its own words that have takes).
+
+    `replay`: clips of the base words (`replay_takes`); `noise`: background recordings for the
+    augmentation, besides the user's background takes. `progress(fraction, message)` is called
+    from this thread; `cancelled()` returning True stops at the next step with AdaptCancelled.
+    """
+    started = time.perf_counter()
+    report_progress = progress or (lambda fraction, message: None)
+    is_cancelled = cancelled or (lambda: False)
+    new_words = _check_takes(base, takes)
+    labels = list(base.labels) + new_words
+    augment = config.augment or base_augmentation(base)
+    sample_rate = base.config.features.sample_rate
+    base = copy.deepcopy(base).eval()
+    for parameter in base.parameters():
+        parameter.requires_grad_(False)
+
+    report_progress(0.0, "augmenting the takes")
+    background = [take.window for take in takes if take.label == SILENCE]
+    bank = np.concatenate([*background, noise if noise is not None else np.zeros(0, np.float32)]).astype(np.float32)
+    features, targets, owners = [], [], []  # owners: which take a row came from (-1: replay)
+    generator = torch.Generator().manual_seed(config.seed)
+    groups = [(takes, config.copies, np.arange(len(takes))), (list(replay), config.replay_copies, np.full(len(replay), -1))]
+    total_copies = sum(copies for group, copies, _ in groups if group)
+    done = 0
+    for group, copies, owner in groups:
+        if not group:
+            continue
+        clean = torch.from_numpy(np.stack([take.window for take in group]))
+        target = torch.tensor([labels.index(take.label) for take in group])
+        for c in range(copies):
+            if is_cancelled():
+                raise AdaptCancelled
+            waveform = clean if c == 0 else augment_waveform(
+                clean, target == labels.index(SILENCE) if SILENCE in labels else torch.zeros(len(group), dtype=torch.bool),
+                torch.from_numpy(bank), augment, sample_rate, generator,
+            )
+            features.append(frozen_features(base, waveform, config.last_layer))
+            targets.append(target)
+            owners.append(torch.from_numpy(owner))
+            done += 1
+            report_progress(0.3 * done / total_copies, "augmenting the takes")
+    copy_index = torch.cat([torch.full((len(group),), c) for group, copies, _ in groups if group for c in range(copies)])
+    features, targets, owners = torch.cat(features), torch.cat(targets), torch.cat(owners)
+
+    # Leave-some-out: each word's takes dealt round-robin into folds, after a seeded shuffle.
+    rng = random.Random(config.seed)
+    fold_of = np.zeros(len(takes), dtype=np.int64)
+    counts = take_counts(takes)
+    folds = max(2, min(config.folds, min(counts.values())))
+    for label in counts:
+        members = [k for k, take in enumerate(takes) if take.label == label]
+        rng.shuffle(members)
+        for position, k in enumerate(members):
+            fold_of[k] = position % folds
+    rounds = folds + 1
+    fold_rows = torch.from_numpy(fold_of)[owners.clamp_min(0)]
+    is_take = owners >= 0
+    clean_rows = copy_index == 0
+    predictions = np.zeros(len(takes), dtype=np.int64)
+    for fold in range(folds):
+        train = ~(is_take & (fold_rows == fold))
+        top = _train_top(base, labels, features[train], targets[train], config, is_cancelled,
+                         lambda f, fold=fold: report_progress(0.3 + 0.6 * (fold + f) / rounds, f"checking on held-out takes ({fold + 1} of {folds})"))
+        held = is_take & (fold_rows == fold) & clean_rows
+        with torch.no_grad():
+            predictions[owners[held].numpy()] = top.eval()(features[held]).argmax(-1).numpy()
+    top = _train_top(base, labels, features, targets, config, is_cancelled,
+                     lambda f: report_progress(0.3 + 0.6 * (folds + f) / rounds, "training the final model"))
+
+    model = SpeechCommandsModel(base.config, labels)
+    state = {k: v for k, v in base.state_dict().items() if not k.startswith("head.")}
+    if top.layer is not None:
+        last = f"recurrent.layers.{base.config.num_layers - 1}."
+        state.update({last + k: v for k, v in top.layer.state_dict().items()})
+    state.update({f"head.{k}": v for k, v in top.head.state_dict().items()})
+    model.load_state_dict(state)
+    model.eval()
+    with torch.no_grad():
+        clean = torch.from_numpy(np.stack([take.window for take in takes]))
+        base_guess = base.head(frozen_features(base, clean, last_layer=False)).argmax(-1).numpy()
+    report = holdout_report(takes, labels, new_words, predictions, base_guess, base.labels)
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    report["replayed_clips"] = len(replay)
+    adapted = Adapted(model, report, {"adapt_config": {**asdict(config), "augment": asdict(augment)}})
+    model.metadata = adapted_metadata(base, adapted)
+    report_progress(1.0, "done")
+    return adapted
+
+
+def _train_top(base, labels, features, targets, config: AdaptConfig, cancelled, progress) -> _Top:
+    """A fresh top trained on rows of cached features: class-balanced cross-entropy + the anchor."""
+    torch.manual_seed(config.seed)
+    top = _Top(base, labels, config.last_layer)
+    parameters = [p for p in top.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.0)
+    counts = torch.bincount(targets, minlength=len(labels)).float()
+    weights = (1.0 / counts.clamp_min(1))[targets]  # every label weighs the same, however many takes...
+    weights[targets >= top.known] *= config.new_word_weight  # ...unless new words are to weigh more
+    new_rows = torch.zeros(len(labels), 1)
+    new_rows[top.known :] = 1
+    generator = torch.Generator().manual_seed(config.seed)
+    top.train()
+    for step in range(config.steps):
+        if cancelled():
+            raise AdaptCancelled
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate * 0.5 * (1 + math.cos(math.pi * step / config.steps))
+        batch = torch.multinomial(weights, min(config.batch_size, len(targets)), replacement=True, generator=generator)
+        loss = F.cross_entropy(top(features[batch]), targets[batch], label_smoothing=config.label_smoothing)
+        loss = loss + config.anchor * top.anchor_penalty() + config.weight_decay * ((top.head.weight * new_rows) ** 2).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % 20 == 0:
+            progress(step / config.steps)
+    return top.eval()
+
+
+def holdout_report(takes: list[Take], labels: list[str], new_words: list[str], predictions: np.ndarray,
+                   base_guess: np.ndarray, base_labels: list[str]) -> dict:
+    """Held-out accuracy per label, the confusion table, and warnings in words."""
+    counts = take_counts(takes)
+    rows = [label for label in labels if label in counts]
+    matrix = np.zeros((len(rows), len(labels)), dtype=np.int64)
+    for take, predicted in zip(takes, predictions):
+        matrix[rows.index(take.label), predicted] += 1
+    per_label = {}
+    warnings = []
+    for r, label in enumerate(rows):
+        n = int(matrix[r].sum())
+        correct = int(matrix[r, labels.index(label)])
+        per_label[label] = {"takes": counts[label], "held_out_correct": correct, "accuracy": round(correct / n, 4)}
+        if label in NON_COMMANDS:
+            continue
+        if counts[label] < SUGGESTED_TAKES:
+            warnings.append(f"'{label}' has {counts[label]} takes; {SUGGESTED_TAKES} or more make it more reliable.")
+        for c, other in enumerate(labels):
+            share = matrix[r, c] / n
+            if other != label and share >= CONFUSION_WARNING:
+                name = {SILENCE: "background", UNKNOWN: "other speech"}.get(other, f"'{other}'")
+                warnings.append(
+                    f"'{label}' is confused with {name} {share:.0%} of the time ({matrix[r, c]} of {n} held-out takes): "
+                    "record more, or choose another word."
+                )
+    for word in new_words:
+        guesses = Counter(base_labels[g] for take, g in zip(takes, base_guess) if take.label == word)
+        close = [(label, k) for label, k in guesses.most_common() if label not in NON_COMMANDS and k / counts[word] >= 0.5]
+        if close:
+            label, k = close[0]
+            warnings.append(
+                f"'{word}' sounds like '{label}' to the base model ({k} of {counts[word]} takes): "
+                f"expect the two to be confused; a more distinct word works better."
+            )
+    total = int(matrix.sum())
+    correct = sum(v["held_out_correct"] for v in per_label.values())
+    words = [label for label in rows if label not in NON_COMMANDS]
+    word_total = sum(counts[label] for label in words)
+    return {
+        "labels": labels,
+        "new_words": new_words,
+        "takes": counts,
+        "held_out_accuracy": round(correct / total, 4) if total else None,
+        "held_out_word_accuracy": round(sum(per_label[w]["held_out_correct"] for w in words) / word_total, 4) if word_total else None,
+        "per_label": per_label,
+        "confusion": {"rows": rows, "columns": labels, "matrix": matrix.tolist()},
+        "warnings": warnings,
+    }
+
+
+def format_adapt_report(report: dict) -> str:
+    """The report as text: what `speechcmd adapt` prints and the Teach panel shows."""
+    words = ", ".join(f"'{w}'" for w in report["new_words"]) or "no new words (personalized only)"
+    lines = [
+        f"learned {words}; the model now knows {len(report['labels'])} labels.",
+        f"held-out takes recognized: {report['held_out_accuracy']:.0%} of all takes, "
+        f"{report['held_out_word_accuracy']:.0%} of the words' takes (leave-some-out; trained in {report['seconds']:.1f} s)",
+        "",
+        f"{'label':<14} takes  held out right",
+    ]
+    for label, stats in report["per_label"].items():
+        lines.append(f"{label:<14} {stats['takes']:>5}  {stats['accuracy']:>6.0%}")
+    confusion = report["confusion"]
+    columns = [c for c, column in enumerate(zip(*confusion["matrix"])) if any(column)]
+    short = [confusion["columns"][c].strip("_")[:7] for c in columns]
+    lines += ["", "held-out takes (rows: recorded as, columns: recognized as)", " " * 14 + " ".join(f"{s:>7}" for s in short)]
+    for label, row in zip(confusion["rows"], confusion["matrix"]):
+        lines.append(f"{label:<14}" + " ".join(f"{row[c]:>7}" for c in columns))
+    if report["warnings"]:
+        lines += ["", *("warning: " + w for w in report["warnings"])]
+    return "\n".join(lines)
+
+
+def base_summary(base: SpeechCommandsModel) -> dict:
+    """What an adapted model records about the model it came from."""
+    keep = ("path", "labels", "command", "trained_on", "saved_at", "speechcmd_version", "test_accuracy", "held_out_speakers")
+    summary = {key: base.metadata[key] for key in keep if key in base.metadata}
+    summary.setdefault("labels", list(base.labels))
+    return summary
+
+
+def adapted_metadata(base: SpeechCommandsModel, adapted: Adapted, **more) -> dict:
+    """The usual metadata of a model, for an adapted one: provenance from the base, the takes, the report."""
+    inherited = {k: v for k, v in base.metadata.items() if k in ("trained_on", "split", "split_parameters", "train_config", "detection_policy")}
+    return {
+        **inherited,
+        "labels": adapted.report["labels"],
+        "adapted_from": base_summary(base),
+        "new_words": adapted.report["new_words"],
+        "takes": adapted.report["takes"],
+        "held_out_accuracy": adapted.report["held_out_accuracy"],
+        "held_out_report": {k: adapted.report[k] for k in ("per_label", "confusion", "warnings", "seconds", "replayed_clips")},
+        **adapted.metadata,
+        **more,
+    }
+
+
+def save_adapted(path: str | Path, base: SpeechCommandsModel, adapted: Adapted, **more) -> Path:
+    """Write the adapted model as an ordinary speechcmd checkpoint; `more` goes into its metadata."""
+    metadata = adapted_metadata(base, adapted, **more)
+    path = save_checkpoint(path, adapted.model, metadata)
+    adapted.model.metadata = {**metadata, "path": str(path)}
+    return path
