@@ -12,6 +12,8 @@ The takes live in a `TakeStore` (folder per label), so `speechcmd adapt/train/ev
 
 from __future__ import annotations
 
+import os
+import shlex
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -47,9 +49,11 @@ from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from speechcmd.model.checkpoint import CheckpointError
 from speechcmd.model.network import SpeechCommandsModel
-from speechcmd.train.adapt import AdaptCancelled, AdaptConfig, Adapted, AdaptError, adapt, save_adapted
+from speechcmd.train.adapt import AdaptCancelled, AdaptConfig, Adapted, AdaptError, adapt, replay_takes, save_adapted
+from speechcmd.train.data import DatasetError
 from speechcmd.train.takes import BACKGROUND, OTHER_SPEECH, SUGGESTED_TAKES, Take, TakeError, TakeStore, check_new_word, prepare_take
 
+ReplaySource = Callable[[SpeechCommandsModel, list[str]], tuple[list[Take], "np.ndarray | None"]]
 COUNTDOWN_SECONDS = 3
 RECORD_SECONDS = 1.5
 POLL_MS = 50
@@ -186,16 +190,19 @@ class TrainingJob(QObject):
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
-    def start(self, base: SpeechCommandsModel, takes: list[Take], config: AdaptConfig, replay=(), noise=None) -> None:
+    def start(self, base: SpeechCommandsModel, takes: list[Take], config: AdaptConfig, replay: ReplaySource | None = None) -> None:
+        """`replay(base, words)` -> (clips of the base words, noise) is called on the thread: it reads files."""
         self._cancel.clear()
 
         def work():
             try:
-                result = adapt(base, takes, config, replay=replay, noise=noise,
+                self._emit(self.progress, 0.0, "reading clips of the model's own words")
+                clips, noise = replay(base, sorted({t.label for t in takes})) if replay else ([], None)
+                result = adapt(base, takes, config, replay=clips, noise=noise,
                                progress=lambda f, m: self._emit(self.progress, f, m), cancelled=self._cancel.is_set)
             except AdaptCancelled:
                 self._emit(self.cancelled)
-            except AdaptError as error:
+            except (AdaptError, DatasetError, AudioError) as error:
                 self._emit(self.failed, str(error))
             else:
                 self._emit(self.finished, result)
@@ -224,7 +231,7 @@ class TeachPanel(QWidget):
         takes_dir: str | Path | None = None,
         open_microphone: Callable[[], object] | None = None,
         config: AdaptConfig = AdaptConfig(),
-        replay: Callable[[SpeechCommandsModel, list[str]], tuple[list[Take], np.ndarray | None]] | None = None,
+        replay: ReplaySource | None = None,
         parent=None,
     ):
         super().__init__(parent)
@@ -539,11 +546,10 @@ class TeachPanel(QWidget):
         if base is None or self.job.running:
             return False
         takes, problems = self.all_takes()
-        replay, noise = self.replay(base, list(self.store.counts())) if self.replay else ([], None)
         self._set_busy(True)
         self.progress.setValue(0)
         self._say("Training… " + (f"({len(problems)} unusable take files skipped)" if problems else ""))
-        self.job.start(base, takes, self.config, replay, noise)
+        self.job.start(base, takes, self.config, self.replay)
         return True
 
     def cancel(self) -> None:
@@ -634,6 +640,24 @@ class TeachPanel(QWidget):
         super().closeEvent(event)
 
 
+def training_data(base: SpeechCommandsModel) -> Path | None:
+    """Where the base model's training clips are on this machine: $SPEECHCMD_DATA, else the
+    `--data` folder of the command that trained it, when that folder is here."""
+    candidates = [os.environ.get("SPEECHCMD_DATA")]
+    command = shlex.split(str(base.metadata.get("command", "")))
+    if "--data" in command[:-1]:
+        candidates.append(command[command.index("--data") + 1])
+    return next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
+
+
+def replay_training_data(base: SpeechCommandsModel, words: list[str]) -> tuple[list[Take], np.ndarray | None]:
+    """Clips of the base model's words from its training speakers, when its data is here (else none)."""
+    root = training_data(base)
+    if root is None:
+        return [], None
+    return replay_takes(base, root, AdaptConfig.replay_per_label, avoid_words=[w for w in words if w not in base.labels])
+
+
 def default_microphone():
     """The default input device as a 16 kHz source (AudioBackendError when there is none)."""
     devices = audio_backend.input_devices()
@@ -650,6 +674,7 @@ def default_microphone():
 def install_teach(window: QMainWindow, takes_dir: str | Path | None = None, **options) -> TeachPanel:
     """Add the Teach panel as a dock (hidden until Teach > Teach words… is chosen) and switch the
     window to every model it makes: `model_ready` -> `window.use_model(model, source)`."""
+    options.setdefault("replay", replay_training_data)
     panel = TeachPanel(lambda: getattr(window, "model", None), takes_dir, **options)
     dock = QDockWidget("Teach", window)
     dock.setObjectName("teach")

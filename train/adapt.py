@@ -23,6 +23,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -186,6 +187,18 @@ def _check_takes(base: SpeechCommandsModel, takes: list[Take]) -> list[str]:
     return new_words
 
 
+@contextmanager
+def one_thread():
+    """Adaptation is small matrix products, fastest on one thread; a second one would only fight
+    the GUI and other work for a core (on a busy 2-core machine, 10x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def adapt(
     base: SpeechCommandsModel,
     takes: list[Take],
@@ -201,9 +214,12 @@ def adapt(
     augmentation, besides the user's background takes. `progress(fraction, message)` is called
     from this thread; `cancelled()` returning True stops at the next step with AdaptCancelled.
     """
+    with one_thread():
+        return _adapt(base, takes, config, replay, noise, progress or (lambda fraction, message: None), cancelled or (lambda: False))
+
+
+def _adapt(base, takes, config, replay, noise, report_progress: Progress, is_cancelled: Callable[[], bool]) -> Adapted:
     started = time.perf_counter()
-    report_progress = progress or (lambda fraction, message: None)
-    is_cancelled = cancelled or (lambda: False)
     new_words = _check_takes(base, takes)
     labels = list(base.labels) + new_words
     augment = config.augment or base_augmentation(base)
@@ -277,6 +293,13 @@ def adapt(
         clean = torch.from_numpy(np.stack([take.window for take in takes]))
         base_guess = base.head(frozen_features(base, clean, last_layer=False)).argmax(-1).numpy()
     report = holdout_report(takes, labels, new_words, predictions, base_guess, base.labels)
+    if new_words and not replay:
+        learned_from = "only from your other-speech takes" if UNKNOWN in counts else "from nothing"
+        report["warnings"].append(
+            f"No clips of the model's own words were at hand, so the new words learned what they are not {learned_from}: "
+            "expect them to be heard in other words now and then. Record more other speech, or give the model's "
+            "training data (speechcmd adapt --replay DIR; SPEECHCMD_DATA in the app)."
+        )
     report["seconds"] = round(time.perf_counter() - started, 2)
     report["replayed_clips"] = len(replay)
     adapted = Adapted(model, report, {"adapt_config": {**asdict(config), "augment": asdict(augment)}})
