@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -58,6 +59,7 @@ COUNTDOWN_SECONDS = 3
 RECORD_SECONDS = 1.5
 POLL_MS = 50
 SPECIAL = {BACKGROUND: "background (no speech)", OTHER_SPEECH: "other speech"}
+SHORT = {BACKGROUND: "background", OTHER_SPEECH: "other"}
 WARNING_STYLE = "background: #7a6a1f; color: white; padding: 4px;"
 ERROR_STYLE = "background: #7a1f1f; color: white; padding: 4px;"
 GOOD_STYLE = "background: #1f5a2a; color: white; padding: 4px;"
@@ -144,13 +146,14 @@ class TakePreview(QWidget):
         self.waveform.setYRange(-1, 1)
         self.waveform.setMouseEnabled(False, False)
         self.waveform.hideButtons()
+        self.waveform.getAxis("bottom").enableAutoSIPrefix(False)
         self.curve = self.waveform.plot(pen=pg.mkPen("#8fd", width=1))
         self.spoken = pg.LinearRegionItem(brush=QColor(255, 200, 0, 50), movable=False)
         self.waveform.addItem(self.spoken)
         self.mfcc = HeatMap("MFCC of the take's window", (-MFCC_RANGE, MFCC_RANGE), "CET-D1", "time (s)", "coefficient", f"standardized, ±{MFCC_RANGE:g}")
         layout.addWidget(self.waveform, 1)
         layout.addWidget(self.mfcc, 1)
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(140)
 
     def show_take(self, samples: np.ndarray, take: Take | None, model: SpeechCommandsModel | None) -> None:
         t = np.arange(len(samples)) / SAMPLE_RATE
@@ -290,7 +293,7 @@ class TeachPanel(QWidget):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.take_list = QListWidget()
-        self.take_list.setMaximumHeight(110)
+        self.take_list.setMaximumHeight(90)
         layout.addWidget(self.take_list)
         self.preview = TakePreview()
         layout.addWidget(self.preview, 1)
@@ -321,7 +324,8 @@ class TeachPanel(QWidget):
         layout.addWidget(self.warnings_label)
         self.confusion = QTableWidget()
         self.confusion.setToolTip("Held-out takes: rows are what was recorded, columns what the new model heard.")
-        self.confusion.setMaximumHeight(170)
+        self.confusion.setMaximumHeight(150)
+        self.confusion.verticalHeader().setDefaultSectionSize(22)
         self.confusion.hide()
         layout.addWidget(self.confusion)
 
@@ -579,8 +583,8 @@ class TeachPanel(QWidget):
         columns = [c for c, column in enumerate(zip(*confusion["matrix"])) if any(column)]
         self.confusion.setRowCount(len(confusion["rows"]))
         self.confusion.setColumnCount(len(columns))
-        self.confusion.setVerticalHeaderLabels([SPECIAL.get(r, r) for r in confusion["rows"]])
-        self.confusion.setHorizontalHeaderLabels([SPECIAL.get(confusion["columns"][c], confusion["columns"][c]) for c in columns])
+        self.confusion.setVerticalHeaderLabels([SHORT.get(r, r) for r in confusion["rows"]])
+        self.confusion.setHorizontalHeaderLabels([SHORT.get(confusion["columns"][c], confusion["columns"][c]) for c in columns])
         for r, (label, row) in enumerate(zip(confusion["rows"], confusion["matrix"])):
             total = max(1, sum(row))
             for k, c in enumerate(columns):
@@ -676,9 +680,13 @@ def install_teach(window: QMainWindow, takes_dir: str | Path | None = None, **op
     window to every model it makes: `model_ready` -> `window.use_model(model, source)`."""
     options.setdefault("replay", replay_training_data)
     panel = TeachPanel(lambda: getattr(window, "model", None), takes_dir, **options)
+    scroll = QScrollArea()  # on a small screen the panel scrolls instead of squeezing its parts
+    scroll.setWidget(panel)
+    scroll.setWidgetResizable(True)
+    panel.setMinimumSize(480, 720)
     dock = QDockWidget("Teach", window)
     dock.setObjectName("teach")
-    dock.setWidget(panel)
+    dock.setWidget(scroll)
     window.addDockWidget(Qt.RightDockWidgetArea, dock)
     dock.hide()
     action = QAction("&Teach words…", window, shortcut="Ctrl+T")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from speechcmd.app import audio_backend
 from speechcmd.app.audio_backend import AudioBackendError
@@ -176,7 +176,7 @@ def test_install_teach_adds_a_menu_and_switches_the_window_to_the_taught_model(q
     qtbot.addWidget(window)
     panel = install_teach(window, tmp_path / "takes", config=QUICK)
     window.show()
-    dock = window.findChild(type(panel.parentWidget()), "teach")
+    dock = window.findChild(QDockWidget, "teach")
     assert not dock.isVisible()
     teach_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Teach")
     teach_menu.actions()[0].trigger()
