@@ -17,7 +17,10 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", metavar="MODEL", help="model to start from (default: the bundled model)")
     p.add_argument("--data", required=True, metavar="DIR", help="one sub-folder of recordings per word; _silence_/ for background, _unknown_/ for other speech")
     p.add_argument("--out", required=True, metavar="NEW.pt", help="where to write the new model")
-    p.add_argument("--replay", metavar="DIR", help="the base model's training data (folder per label): clips of its words keep them recognized")
+    replay = p.add_mutually_exclusive_group()
+    replay.add_argument("--replay", metavar="DIR", help="the base model's training data (folder per label): clips of its words keep them "
+                        "recognized (default: $SPEECHCMD_DATA, else the --data folder the base model was trained on, when here)")
+    replay.add_argument("--no-replay", action="store_true", help="learn from the takes alone (expect more false accepts)")
     p.add_argument("--steps", type=int, help="optimizer steps per round (default: AdaptConfig.steps, 300)")
     p.add_argument("--copies", type=int, help="augmented copies of each take (default: AdaptConfig.copies, 16)")
     p.add_argument("--folds", type=int, help="leave-some-out rounds for the report (default: AdaptConfig.folds, 4)")
@@ -28,7 +31,7 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_adapt(args: argparse.Namespace) -> int:
     from speechcmd.model.audio import AudioError
-    from speechcmd.train.adapt import AdaptConfig, AdaptError, adapt, format_adapt_report, replay_takes, save_adapted
+    from speechcmd.train.adapt import AdaptConfig, AdaptError, adapt, find_training_data, format_adapt_report, replay_takes, save_adapted
     from speechcmd.train.data import DatasetError
     from speechcmd.train.takes import load_takes
 
@@ -45,9 +48,11 @@ def run_adapt(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UserError(str(error)) from None
     replay, noise = [], None
-    if args.replay:
+    replay_root = None if args.no_replay else args.replay or find_training_data(base)
+    if replay_root:
+        print(f"replaying clips of the base model's words from {replay_root}", file=sys.stderr)
         try:
-            replay, noise = replay_takes(base, args.replay, config.replay_per_label,
+            replay, noise = replay_takes(base, replay_root, config.replay_per_label,
                                          avoid_words={t.label for t in takes} - set(base.labels), seed=config.seed)
         except (DatasetError, AudioError) as error:
             raise UserError(f"--replay: {error}") from None

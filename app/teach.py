@@ -12,8 +12,6 @@ The takes live in a `TakeStore` (folder per label), so `speechcmd adapt/train/ev
 
 from __future__ import annotations
 
-import os
-import shlex
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +48,7 @@ from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from speechcmd.model.checkpoint import CheckpointError
 from speechcmd.model.network import SpeechCommandsModel
-from speechcmd.train.adapt import AdaptCancelled, AdaptConfig, Adapted, AdaptError, adapt, replay_takes, save_adapted
+from speechcmd.train.adapt import AdaptCancelled, AdaptConfig, Adapted, AdaptError, adapt, find_training_data, replay_takes, save_adapted
 from speechcmd.train.data import DatasetError
 from speechcmd.train.takes import BACKGROUND, OTHER_SPEECH, SUGGESTED_TAKES, Take, TakeError, TakeStore, check_new_word, prepare_take
 
@@ -258,9 +256,14 @@ class TeachPanel(QWidget):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        base_row = QHBoxLayout()
         self.base_label = QLabel()
         self.base_label.setWordWrap(True)
-        layout.addWidget(self.base_label)
+        base_row.addWidget(self.base_label, 1)
+        self.rebase_button = QPushButton("Start from the model in use")
+        self.rebase_button.setToolTip("Teach the model the window uses now instead (for example one you opened since).")
+        base_row.addWidget(self.rebase_button)
+        layout.addLayout(base_row)
 
         word_row = QHBoxLayout()
         word_row.addWidget(QLabel("Word:"))
@@ -330,6 +333,7 @@ class TeachPanel(QWidget):
         layout.addWidget(self.confusion)
 
     def _connect(self) -> None:
+        self.rebase_button.clicked.connect(self.start_from_model_in_use)
         self.add_word_button.clicked.connect(self.add_new_word)
         self.new_word_edit.returnPressed.connect(self.add_new_word)
         self.word_combo.currentIndexChanged.connect(lambda _: self.refresh_takes())
@@ -358,6 +362,12 @@ class TeachPanel(QWidget):
         if self._base is None:
             self._base = self.base_model()
         return self._base
+
+    def start_from_model_in_use(self) -> None:
+        self._base = None
+        self.adapted = None
+        self.takes.clear()  # prepared for the old model's window length
+        self.refresh()
 
     def current_label(self) -> str | None:
         return self.word_combo.currentData()
@@ -628,7 +638,7 @@ class TeachPanel(QWidget):
 
     def _set_busy(self, busy: bool, recording: bool = False) -> None:
         for widget in (self.record_button, self.files_button, self.train_button, self.delete_button,
-                       self.add_word_button, self.word_combo, self.save_button):
+                       self.add_word_button, self.word_combo, self.save_button, self.rebase_button):
             widget.setEnabled(not busy)
         if not busy:
             self.save_button.setEnabled(self.adapted is not None)
@@ -644,19 +654,9 @@ class TeachPanel(QWidget):
         super().closeEvent(event)
 
 
-def training_data(base: SpeechCommandsModel) -> Path | None:
-    """Where the base model's training clips are on this machine: $SPEECHCMD_DATA, else the
-    `--data` folder of the command that trained it, when that folder is here."""
-    candidates = [os.environ.get("SPEECHCMD_DATA")]
-    command = shlex.split(str(base.metadata.get("command", "")))
-    if "--data" in command[:-1]:
-        candidates.append(command[command.index("--data") + 1])
-    return next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
-
-
 def replay_training_data(base: SpeechCommandsModel, words: list[str]) -> tuple[list[Take], np.ndarray | None]:
     """Clips of the base model's words from its training speakers, when its data is here (else none)."""
-    root = training_data(base)
+    root = find_training_data(base)
     if root is None:
         return [], None
     return replay_takes(base, root, AdaptConfig.replay_per_label, avoid_words=[w for w in words if w not in base.labels])

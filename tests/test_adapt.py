@@ -15,7 +15,8 @@ import torch
 from speechcmd.model.audio import load_audio
 from speechcmd.model.checkpoint import bundled_model_path, load_model
 from speechcmd.model.inference import Classifier
-from speechcmd.train.adapt import AdaptCancelled, AdaptConfig, AdaptError, adapt, format_adapt_report, save_adapted
+from speechcmd.train.adapt import AdaptCancelled, AdaptConfig, AdaptError, adapt, format_adapt_report, replay_clips, replay_takes, save_adapted
+from speechcmd.train.data import build_dataset
 from speechcmd.train.takes import Take, load_take, prepare_take
 from tests.conftest import LABELS_12, tone
 
@@ -128,6 +129,22 @@ def test_last_layer_mode_changes_only_the_top_layer_and_head(tiny_model):
     state = adapted.model.state_dict()
     assert torch.equal(state["recurrent.layers.0.rnn.weight_hh_l0"], tiny_model.state_dict()["recurrent.layers.0.rnn.weight_hh_l0"])
     assert not torch.equal(state["recurrent.layers.1.rnn.weight_hh_l0"], tiny_model.state_dict()["recurrent.layers.1.rnn.weight_hh_l0"])
+
+
+def test_replayed_clips_come_from_the_base_models_training_speakers_only(speech_commands_dir):
+    if not bundled_model_path().is_file():
+        pytest.skip("the bundled model is absent")
+    base = load_model()
+    chosen, noise_files = replay_clips(base, speech_commands_dir, per_label=10_000, avoid_words=["zero"])
+    split = build_dataset(speech_commands_dir, **base.metadata["split_parameters"])
+    test_speakers, test_files = split.speakers("test"), {clip.path for clip, _ in split.splits["test"]}
+    assert {label for _, label in chosen} == set(base.labels)
+    assert not [clip for clip, _ in chosen if clip.speaker in test_speakers or clip.path in test_files]
+    assert not [clip for clip, _ in chosen if clip.path.name.startswith("zero_")]
+    assert [clip for clip, _ in chosen if clip.path.name.startswith("nine_")]  # other unknown words stay
+    assert len(noise_files) == 6
+    takes, noise = replay_takes(base, speech_commands_dir, per_label=2)
+    assert len(takes) == 24 and all(t.window.shape == (16_000,) for t in takes) and len(noise) > 60 * 16_000
 
 
 @pytest.mark.slow

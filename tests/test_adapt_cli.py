@@ -11,7 +11,7 @@ from speechcmd.model.checkpoint import load_model
 from tests.conftest import LABELS_12, write_wav
 from tests.test_teach_takes import burst
 
-QUICK = ["--steps", "30", "--copies", "2", "--folds", "2"]
+QUICK = ["--steps", "30", "--copies", "2", "--folds", "2", "--no-replay"]
 
 
 def takes_folder(root, counts: dict[str, int]):

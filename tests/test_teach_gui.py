@@ -174,7 +174,7 @@ class FakeWindow(QMainWindow):
 def test_install_teach_adds_a_menu_and_switches_the_window_to_the_taught_model(qtbot, tmp_path, tiny_checkpoint):
     window = FakeWindow(load_model(tiny_checkpoint))
     qtbot.addWidget(window)
-    panel = install_teach(window, tmp_path / "takes", config=QUICK)
+    panel = install_teach(window, tmp_path / "takes", config=QUICK, replay=None)
     window.show()
     dock = window.findChild(QDockWidget, "teach")
     assert not dock.isVisible()
@@ -188,3 +188,5 @@ def test_install_teach_adds_a_menu_and_switches_the_window_to_the_taught_model(q
         panel.train()
     assert [(m.labels[-1], s) for m, s in window.used] == [("lights", "taught 'lights'")]
     assert panel.current_base() is base  # teaching again starts from the same base, not from its own result
+    panel.rebase_button.click()
+    assert panel.current_base() is window.model and "13 labels" in panel.base_label.text()

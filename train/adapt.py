@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
+import shlex
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,13 +34,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from speechcmd.model.audio import load_audio
 from speechcmd.model.checkpoint import save_checkpoint
 from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.model.inference import fit_to_window
 from speechcmd.model.network import SpeechCommandsModel
 from speechcmd.train.augment import augment_waveform
 from speechcmd.train.config import AugmentConfig
-from speechcmd.train.data import SILENCE, UNKNOWN, build_dataset, load_noise
+from speechcmd.train.data import SILENCE, UNKNOWN, Clip, build_dataset, load_noise
 from speechcmd.train.takes import SUGGESTED_TAKES, Take, take_counts
 
 MIN_TAKES = 3  # per new word: at least one to hold out and two to learn from
@@ -98,30 +101,42 @@ def base_augmentation(base: SpeechCommandsModel) -> AugmentConfig:
         return AugmentConfig()
 
 
-def replay_takes(base: SpeechCommandsModel, root: str | Path, per_label: int, avoid_words=(), seed: int = 0) -> tuple[list[Take], np.ndarray]:
-    """Clips of the base model's words from its training speakers in `root`, and the noise bank.
+def find_training_data(base: SpeechCommandsModel) -> Path | None:
+    """Where the base model's training clips are on this machine: $SPEECHCMD_DATA, else the
+    `--data` folder of the command that trained it (relative to the working folder), if it is here."""
+    candidates = [os.environ.get("SPEECHCMD_DATA")]
+    command = shlex.split(str(base.metadata.get("command", "")))
+    if "--data" in command[:-1]:
+        candidates.append(command[command.index("--data") + 1])
+    return next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
+
+
+def replay_clips(base: SpeechCommandsModel, root: str | Path, per_label: int, avoid_words=(), seed: int = 0) -> tuple[list[tuple[Clip, str]], list[Path]]:
+    """Up to `per_label` (clip, label) of each of the base model's labels from its training speakers
+    in `root`, and the dataset's background-noise files.
 
     The split is rebuilt from the base model's metadata, so its test speakers are never replayed.
     `_unknown_` clips of a word being taught (Speech Commands names them `<word>_<speaker>...`)
     are left out: they would teach the new row that its own word is unknown.
     """
-    parameters = dict(base.metadata.get("split_parameters") or {"labels": list(base.labels)})
+    parameters = dict(base.metadata.get("split_parameters") or {})
     parameters["labels"] = list(base.labels)
     dataset = build_dataset(root, **parameters)
-    window = base.config.features.window_samples
     rng = random.Random(seed)
-    by_label: dict[int, list] = {}
+    by_label: dict[int, list[Clip]] = {}
     for clip, y in dataset.splits["train"]:
         if clip.noise_cut is None and not any(clip.path.name.startswith(f"{word}_") for word in avoid_words):
             by_label.setdefault(y, []).append(clip)
-    from speechcmd.model.audio import load_audio
+    chosen = [(clip, dataset.labels[y]) for y, clips in sorted(by_label.items()) for clip in rng.sample(clips, min(per_label, len(clips)))]
+    return chosen, dataset.noise_files
 
-    takes = []
-    for y, clips in sorted(by_label.items()):
-        for clip in rng.sample(clips, min(per_label, len(clips))):
-            samples = load_audio(clip.path, base.config.features.sample_rate)
-            takes.append(Take(dataset.labels[y], fit_to_window(samples, window), str(clip.path), None))
-    return takes, load_noise(dataset.noise_files, base.config.features.sample_rate)
+
+def replay_takes(base: SpeechCommandsModel, root: str | Path, per_label: int, avoid_words=(), seed: int = 0) -> tuple[list[Take], np.ndarray]:
+    """`replay_clips` decoded into windows, and the background noise as one array (for `adapt`)."""
+    clips, noise_files = replay_clips(base, root, per_label, avoid_words, seed)
+    rate, window = base.config.features.sample_rate, base.config.features.window_samples
+    takes = [Take(label, fit_to_window(load_audio(clip.path, rate), window), str(clip.path), None) for clip, label in clips]
+    return takes, load_noise(noise_files, rate)
 
 
 class _Top(nn.Module):
