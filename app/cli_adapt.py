@@ -19,8 +19,9 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="NEW.pt", help="where to write the new model")
     replay = p.add_mutually_exclusive_group()
     replay.add_argument("--replay", metavar="DIR", help="the base model's training data (folder per label): clips of its words keep them "
-                        "recognized (default: $SPEECHCMD_DATA, else the --data folder the base model was trained on, when here)")
-    replay.add_argument("--no-replay", action="store_true", help="learn from the takes alone (expect more false accepts)")
+                        "recognized (default: $SPEECHCMD_DATA, else the --data folder the base model was trained on, when here, else "
+                        "the features of such clips shipped with the bundled model)")
+    replay.add_argument("--no-replay", action="store_true", help="learn from the takes alone (expect many more false accepts)")
     p.add_argument("--steps", type=int, help="optimizer steps per round (default: AdaptConfig.steps, 300)")
     p.add_argument("--copies", type=int, help="augmented copies of each take (default: AdaptConfig.copies, 16)")
     p.add_argument("--folds", type=int, help="leave-some-out rounds for the report (default: AdaptConfig.folds, 4)")
@@ -31,7 +32,7 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_adapt(args: argparse.Namespace) -> int:
     from speechcmd.model.audio import AudioError
-    from speechcmd.train.adapt import AdaptConfig, AdaptError, adapt, find_training_data, format_adapt_report, replay_takes, save_adapted
+    from speechcmd.train.adapt import AdaptConfig, AdaptError, adapt, bundled_replay_bank, find_training_data, format_adapt_report, replay_takes, save_adapted
     from speechcmd.train.data import DatasetError
     from speechcmd.train.takes import load_takes
 
@@ -47,8 +48,12 @@ def run_adapt(args: argparse.Namespace) -> int:
         config = AdaptConfig(**{name: value for name, value in chosen.items() if value is not None})
     except ValueError as error:
         raise UserError(str(error)) from None
-    replay, noise = [], None
+    replay, noise, bank = [], None, None
     replay_root = None if args.no_replay else args.replay or find_training_data(base)
+    if not replay_root and not args.no_replay:
+        bank = bundled_replay_bank(base)
+        if bank is not None:
+            print(f"replaying the bundled features of the base model's words ({bank.source})", file=sys.stderr)
     if replay_root:
         print(f"replaying clips of the base model's words from {replay_root}", file=sys.stderr)
         try:
@@ -57,7 +62,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         except (DatasetError, AudioError) as error:
             raise UserError(f"--replay: {error}") from None
     try:
-        adapted = adapt(base, takes, config, replay=replay, noise=noise)
+        adapted = adapt(base, takes, config, replay=replay, noise=noise, bank=bank)
     except AdaptError as error:
         raise UserError(str(error)) from None
     command = shlex.join(["speechcmd", *getattr(args, "argv", ["adapt"])])

@@ -48,11 +48,13 @@ from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from speechcmd.model.checkpoint import CheckpointError
 from speechcmd.model.network import SpeechCommandsModel
-from speechcmd.train.adapt import AdaptCancelled, AdaptConfig, Adapted, AdaptError, adapt, find_training_data, replay_takes, save_adapted
+from speechcmd.train.adapt import (
+    AdaptCancelled, AdaptConfig, Adapted, AdaptError, adapt, bundled_replay_bank, find_training_data, replay_takes, save_adapted,
+)
 from speechcmd.train.data import DatasetError
 from speechcmd.train.takes import BACKGROUND, OTHER_SPEECH, SUGGESTED_TAKES, Take, TakeError, TakeStore, check_new_word, prepare_take
 
-ReplaySource = Callable[[SpeechCommandsModel, list[str]], tuple[list[Take], "np.ndarray | None"]]
+ReplaySource = Callable[[SpeechCommandsModel, list[str]], tuple]  # -> (clips, noise, bank): see replay_base_words
 COUNTDOWN_SECONDS = 3
 RECORD_SECONDS = 1.5
 POLL_MS = 50
@@ -192,14 +194,14 @@ class TrainingJob(QObject):
         return self.thread is not None and self.thread.is_alive()
 
     def start(self, base: SpeechCommandsModel, takes: list[Take], config: AdaptConfig, replay: ReplaySource | None = None) -> None:
-        """`replay(base, words)` -> (clips of the base words, noise) is called on the thread: it reads files."""
+        """`replay(base, words)` -> (clips, noise, bank) is called on the thread: it reads files."""
         self._cancel.clear()
 
         def work():
             try:
                 self._emit(self.progress, 0.0, "reading clips of the model's own words")
-                clips, noise = replay(base, sorted({t.label for t in takes})) if replay else ([], None)
-                result = adapt(base, takes, config, replay=clips, noise=noise,
+                clips, noise, bank = replay(base, sorted({t.label for t in takes})) if replay else ([], None, None)
+                result = adapt(base, takes, config, replay=clips, noise=noise, bank=bank,
                                progress=lambda f, m: self._emit(self.progress, f, m), cancelled=self._cancel.is_set)
             except AdaptCancelled:
                 self._emit(self.cancelled)
@@ -581,7 +583,7 @@ class TeachPanel(QWidget):
         self.result_label.setText(
             f"<b>Learned {words}</b> in {report['seconds']:.1f} s. Held-out takes recognized: "
             f"<b>{report['held_out_word_accuracy']:.0%}</b> of the words' takes, {report['held_out_accuracy']:.0%} of all "
-            f"(each take judged by a model that did not learn from it). The live view now uses this model."
+            f"(each judged by a model that did not learn from it; expect less from other voices). The live view now uses this model."
         )
         self.warnings_label.setText("\n".join(f"⚠ {w}" for w in report["warnings"]))
         self.warnings_label.setVisible(bool(report["warnings"]))
@@ -654,12 +656,14 @@ class TeachPanel(QWidget):
         super().closeEvent(event)
 
 
-def replay_training_data(base: SpeechCommandsModel, words: list[str]) -> tuple[list[Take], np.ndarray | None]:
-    """Clips of the base model's words from its training speakers, when its data is here (else none)."""
+def replay_base_words(base: SpeechCommandsModel, words: list[str]):
+    """What keeps the base model's words recognized: clips from its training speakers when its data
+    is here, else the features of such clips shipped with the bundled model (when `base` has its body)."""
     root = find_training_data(base)
     if root is None:
-        return [], None
-    return replay_takes(base, root, AdaptConfig.replay_per_label, avoid_words=[w for w in words if w not in base.labels])
+        return [], None, bundled_replay_bank(base)
+    clips, noise = replay_takes(base, root, AdaptConfig.replay_per_label, avoid_words=[w for w in words if w not in base.labels])
+    return clips, noise, None
 
 
 def default_microphone():
@@ -678,7 +682,7 @@ def default_microphone():
 def install_teach(window: QMainWindow, takes_dir: str | Path | None = None, **options) -> TeachPanel:
     """Add the Teach panel as a dock (hidden until Teach > Teach words… is chosen) and switch the
     window to every model it makes: `model_ready` -> `window.use_model(model, source)`."""
-    options.setdefault("replay", replay_training_data)
+    options.setdefault("replay", replay_base_words)
     panel = TeachPanel(lambda: getattr(window, "model", None), takes_dir, **options)
     scroll = QScrollArea()  # on a small screen the panel scrolls instead of squeezing its parts
     scroll.setWidget(panel)

@@ -15,11 +15,14 @@ the word's clips of every OTHER speaker who is not among the base model's traini
   clips (less any of the word itself) and the other words of speech_commands_extra (unseen speakers);
 - original commands: accuracy on those held-out test clips, before and after (a prediction of
   the new word counts as an error);
-- time: `adapt` wall time, leave-some-out folds included (what the user waits for).
+- time: `adapt` wall time, leave-some-out folds included (what the user waits for), and its CPU
+  time (adapt runs on one thread, so on an idle machine the wall time is about the CPU time).
 
-Two settings: `replay` (40 clips of each base label from the base model's training speakers, and
-its background noise: `speechcmd adapt --replay DIR`) and `takes only` (what the app does on a
-machine without the dataset: the takes, plus two background takes cut from the noise recordings).
+Three settings: `replay` (40 clips of each base label from the base model's training speakers, and
+its background noise: what `speechcmd adapt` and the app do where that data is), `bank` (the
+features of such clips shipped beside the bundled model, plus two background takes cut from the
+noise recordings: what they do elsewhere) and `takes only` (`--no-replay`: the takes and the two
+background takes).
 Single speaker: for each speaker with 5 or more clips of a word, leave one out: teach 4, test the 5th.
 """
 
@@ -41,6 +44,7 @@ from bench.common import REAL_DATA, machine
 EXTRA = Path(os.environ.get("SPEECHCMD_EXTRA_DATA", REAL_DATA.parent / "speech_commands_extra"))
 RESULTS = Path(__file__).resolve().parent / "results"
 WORDS = ("zero", "nine", "eight", "happy")
+SETTINGS = ("replay", "bank", "takes only")
 
 
 def word_clips(word: str) -> list[Path]:
@@ -62,7 +66,7 @@ def load_windows(paths: list[Path], window: int) -> np.ndarray:
 
 def run(options: dict) -> dict:
     from speechcmd.model.checkpoint import load_model
-    from speechcmd.train.adapt import AdaptConfig, adapt, replay_takes
+    from speechcmd.train.adapt import AdaptConfig, bundled_replay_bank, replay_takes
     from speechcmd.train.data import build_dataset, speaker_of
     from speechcmd.train.takes import TakeError, load_take, prepare_take
 
@@ -79,6 +83,7 @@ def run(options: dict) -> dict:
     config = AdaptConfig(**options.get("adapt", {}))
     words = options.get("words", WORDS)
     replay, noise = replay_takes(base, REAL_DATA, config.replay_per_label, avoid_words=words, seed=0)
+    bank = bundled_replay_bank(base)
     background = [prepare_take(noise[k * 200_000 : k * 200_000 + 2 * window], "_silence_", f"noise cut {k}", window) for k in range(2)]
     others = {w: word_clips(w) for w in sorted(p.name for p in EXTRA.iterdir() if p.is_dir())}
     results = []
@@ -111,12 +116,10 @@ def run(options: dict) -> dict:
                             refused += 1
                 tests = [p for s in unseen if s not in teachers for p in by_speaker[s]]
                 test_windows_word = load_windows(tests, window)
-                for setting in options.get("settings", ("replay", "takes only")):
-                    with_replay = setting == "replay"
-                    started = time.perf_counter()
-                    adapted = adapt(base, takes + ([] if with_replay else background), config,
-                                    replay=replay if with_replay else [], noise=noise if with_replay else None)
-                    seconds = time.perf_counter() - started
+                for setting in options.get("settings", SETTINGS):
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    adapted = teach(base, takes, setting, config, replay, noise, background, bank)
+                    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
                     model = adapted.model
                     new = model.labels.index(word)
                     after = predict(model, test_windows)
@@ -130,16 +133,27 @@ def run(options: dict) -> dict:
                         "commands_after": round(float((after[keep] == test_targets[keep]).mean()), 4),
                         "held_out_takes_accuracy": adapted.report["held_out_word_accuracy"],
                         "seconds": round(seconds, 2),
+                        "cpu_seconds": round(cpu_seconds, 2),  # what it costs on an idle machine (one thread)
                     }
                     results.append(row)
                     print(json.dumps(row), flush=True)
-    single = single_speaker(base, options, config, replay, noise, background, words) if options.get("single_speaker", True) else []
+    single = single_speaker(base, options, config, replay, noise, background, words, bank) if options.get("single_speaker", True) else []
     return {"benchmark": "teaching", "machine": at_start, "load_average_at_end": round(os.getloadavg()[0], 2),
             "adapt_config": config.__dict__ | {"augment": None},
             "runs": results, "single_speaker": single, "summary": summarize(results, single)}
 
 
-def single_speaker(base, options, config, replay, noise, background, words) -> list[dict]:
+def teach(base, takes, setting: str, config, replay, noise, background, bank):
+    """`replay`: with clips of the base words and the noise recordings; `bank`: with the replay bank
+    shipped with the bundled model, and two background takes; `takes only`: two background takes."""
+    from speechcmd.train.adapt import adapt
+
+    if setting == "replay":
+        return adapt(base, takes, config, replay=replay, noise=noise)
+    return adapt(base, takes + background, config, bank=bank if setting == "bank" else None)
+
+
+def single_speaker(base, options, config, replay, noise, background, words, bank) -> list[dict]:
     """Leave one out over each speaker who said a word at least 5 times: teach 4, test the 5th."""
     from speechcmd.train.adapt import adapt
     from speechcmd.train.data import speaker_of
@@ -155,8 +169,7 @@ def single_speaker(base, options, config, replay, noise, background, words) -> l
             if len(paths) < 5:
                 continue
             paths = paths[:5]
-            for setting in options.get("settings", ("replay", "takes only")):
-                with_replay = setting == "replay"
+            for setting in options.get("settings", SETTINGS):
                 hits, seconds = 0, []
                 for k in range(5):
                     takes = []
@@ -166,8 +179,7 @@ def single_speaker(base, options, config, replay, noise, background, words) -> l
                         except TakeError:
                             pass
                     started = time.perf_counter()
-                    adapted = adapt(base, takes + ([] if with_replay else background), config,
-                                    replay=replay if with_replay else [], noise=noise if with_replay else None)
+                    adapted = teach(base, takes, setting, config, replay, noise, background, bank)
                     seconds.append(time.perf_counter() - started)
                     hits += int(predict(adapted.model, load_windows([paths[k]], window))[0] == adapted.model.labels.index(word))
                 row = {"word": word, "speaker": speaker, "setting": setting, "trials": 5, "recognized": hits,
@@ -193,6 +205,7 @@ def summarize(results: list[dict], single: list[dict]) -> list[dict]:
                 "commands_change_worst_points": round(100 * min(r["commands_after"] - r["commands_before"] for r in rows), 2),
                 "seconds_median": round(float(np.median([r["seconds"] for r in rows])), 2),
                 "seconds_max": max(r["seconds"] for r in rows),
+                "cpu_seconds_median": round(float(np.median([r.get("cpu_seconds", np.nan) for r in rows])), 2),
             })
     for setting in sorted({r["setting"] for r in single}):
         rows = [r for r in single if r["setting"] == setting]
@@ -207,7 +220,7 @@ def main() -> int:
     parser.add_argument("--words", nargs="+", default=list(WORDS))
     parser.add_argument("--takes", nargs="+", type=int, default=[4, 8, 16])
     parser.add_argument("--draws", type=int, default=3)
-    parser.add_argument("--settings", nargs="+", default=["replay", "takes only"])
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS))
     parser.add_argument("--adapt", default="{}", help="AdaptConfig fields as JSON, e.g. '{\"steps\": 200}'")
     parser.add_argument("--no-single-speaker", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "teaching.json"))

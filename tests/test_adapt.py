@@ -3,6 +3,7 @@ takes from files and from speech synthesized at test time (espeak-ng, flite)."""
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 import threading
@@ -15,7 +16,10 @@ import torch
 from speechcmd.model.audio import load_audio
 from speechcmd.model.checkpoint import bundled_model_path, load_model
 from speechcmd.model.inference import Classifier
-from speechcmd.train.adapt import AdaptCancelled, AdaptConfig, AdaptError, adapt, format_adapt_report, replay_clips, replay_takes, save_adapted
+from speechcmd.train.adapt import (
+    AdaptCancelled, AdaptConfig, AdaptError, ReplayBank, adapt, augmented_features, base_augmentation, body_fingerprint,
+    bundled_replay_bank, format_adapt_report, load_replay_bank, replay_clips, replay_takes, save_adapted, save_replay_bank,
+)
 from speechcmd.train.data import build_dataset
 from speechcmd.train.takes import Take, load_take, prepare_take
 from tests.conftest import LABELS_12, tone
@@ -145,6 +149,35 @@ def test_replayed_clips_come_from_the_base_models_training_speakers_only(speech_
     assert len(noise_files) == 6
     takes, noise = replay_takes(base, speech_commands_dir, per_label=2)
     assert len(takes) == 24 and all(t.window.shape == (16_000,) for t in takes) and len(noise) > 60 * 16_000
+
+
+def test_a_replay_bank_serves_its_own_body_only_and_never_replays_the_taught_word(tiny_model, tmp_path):
+    base_words = tone_takes("yes", 300, 3) + tone_takes("_unknown_", 900, 2) + tone_takes("_unknown_", 700, 2)
+    said = ["yes"] * 3 + ["music"] * 2 + ["lights"] * 2  # the last two: 'lights' filed under _unknown_
+    features, targets, _ = augmented_features(tiny_model, base_words, LABELS_12, 2, np.zeros(0, np.float32),
+                                              base_augmentation(tiny_model), torch.Generator(), False)
+    bank = ReplayBank(features, [LABELS_12[t] for t in targets], said * 2, body_fingerprint(tiny_model), "test")
+    bank = load_replay_bank(save_replay_bank(tmp_path / "bank.pt", bank))  # weights_only
+    report = adapt(tiny_model, tone_takes("lights", 700, 4), QUICK, bank=bank).report
+    assert report["replayed_bank_rows"] == 10  # 14 rows less the 4 of 'lights'
+    assert not [w for w in report["warnings"] if w.startswith("No clips of the model's own words")]
+    other_body = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        other_body.recurrent.layers[0].rnn.weight_hh_l0.add_(0.01)
+    report = adapt(other_body, tone_takes("lights", 700, 4), QUICK, bank=bank).report
+    assert report["replayed_bank_rows"] == 0
+    assert [w for w in report["warnings"] if w.startswith("No clips of the model's own words")]
+
+
+def test_the_shipped_replay_bank_fits_the_bundled_model():
+    """Fails when the bundled model is retrained without `scripts/replay_bank.py`."""
+    if not bundled_model_path().is_file():
+        pytest.skip("the bundled model is absent")
+    base = load_model()
+    bank = bundled_replay_bank(base)
+    assert bank is not None, "resources/models/speechcmd-lstm.replay.pt is missing or belongs to another model"
+    assert set(bank.labels) == set(base.labels) and bank.features.shape[1] == base.config.hidden_size
+    assert "CC BY 4.0" in bank.source
 
 
 @pytest.mark.slow

@@ -18,6 +18,8 @@ warnings a user can act on.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 import os
 import random
@@ -35,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from speechcmd.model.audio import load_audio
-from speechcmd.model.checkpoint import save_checkpoint
+from speechcmd.model.checkpoint import bundled_model_path, save_checkpoint
 from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.model.inference import fit_to_window
 from speechcmd.model.network import SpeechCommandsModel
@@ -111,6 +113,13 @@ def find_training_data(base: SpeechCommandsModel) -> Path | None:
     return next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
 
 
+def spoken_word(clip: Clip) -> str:
+    """The word a clip says: its folder's, or in a canonical `_unknown_` folder the start of its name."""
+    if clip.word == UNKNOWN and clip.path.name.count("_") >= 3:  # <word>_<speaker>_nohash_<n>.wav
+        return clip.path.name.split("_")[0]
+    return clip.word
+
+
 def replay_clips(base: SpeechCommandsModel, root: str | Path, per_label: int, avoid_words=(), seed: int = 0) -> tuple[list[tuple[Clip, str]], list[Path]]:
     """Up to `per_label` (clip, label) of each of the base model's labels from its training speakers
     in `root`, and the dataset's background-noise files.
@@ -125,7 +134,7 @@ def replay_clips(base: SpeechCommandsModel, root: str | Path, per_label: int, av
     rng = random.Random(seed)
     by_label: dict[int, list[Clip]] = {}
     for clip, y in dataset.splits["train"]:
-        if clip.noise_cut is None and not any(clip.path.name.startswith(f"{word}_") for word in avoid_words):
+        if clip.noise_cut is None and spoken_word(clip) not in avoid_words:
             by_label.setdefault(y, []).append(clip)
     chosen = [(clip, dataset.labels[y]) for y, clips in sorted(by_label.items()) for clip in rng.sample(clips, min(per_label, len(clips)))]
     return chosen, dataset.noise_files
@@ -137,6 +146,83 @@ def replay_takes(base: SpeechCommandsModel, root: str | Path, per_label: int, av
     rate, window = base.config.features.sample_rate, base.config.features.window_samples
     takes = [Take(label, fit_to_window(load_audio(clip.path, rate), window), str(clip.path), None) for clip, label in clips]
     return takes, load_noise(noise_files, rate)
+
+
+def augmented_features(base, takes: list[Take], labels: list[str], copies: int, noise: np.ndarray, augment: AugmentConfig,
+                       generator: torch.Generator, last_layer: bool, cancelled=lambda: False, on_copy=lambda c: None):
+    """Frozen features of `copies` copies of every take (copy 0: the take itself; the rest through
+    the training augmentation): (features, targets, copy index), copy-major."""
+    clean = torch.from_numpy(np.stack([take.window for take in takes]))
+    target = torch.tensor([labels.index(take.label) for take in takes])
+    silence = target == labels.index(SILENCE) if SILENCE in labels else torch.zeros(len(takes), dtype=torch.bool)
+    rate = base.config.features.sample_rate
+    features = []
+    for c in range(copies):
+        if cancelled():
+            raise AdaptCancelled
+        waveform = clean if c == 0 else augment_waveform(clean, silence, torch.from_numpy(noise), augment, rate, generator)
+        features.append(frozen_features(base, waveform, last_layer))
+        on_copy(c)
+    return torch.cat(features), target.repeat(copies), torch.arange(copies).repeat_interleave(len(takes))
+
+
+def body_fingerprint(model: SpeechCommandsModel) -> str:
+    """Identifies the front-end and recurrent weights: a replay bank is only valid for the body it came from."""
+    digest = hashlib.sha1(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for name, value in sorted(model.state_dict().items()):
+        if not name.startswith("head."):
+            digest.update(name.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class ReplayBank:
+    """Pooled features of clips of a model's own words, computed once: replay where the clips are not.
+
+    Features are not audio (no clip can be played back from them), so a bank can ship with a model."""
+
+    features: torch.Tensor  # (rows, hidden) float32
+    labels: list[str]  # per row: its label in the base model
+    words: list[str]  # per row: the word said (for `_unknown_` rows, the one in the file name)
+    fingerprint: str  # body_fingerprint of the model whose body made the features
+    source: str
+
+
+def build_replay_bank(base: SpeechCommandsModel, root: str | Path, per_label: int = 40, copies: int = 3, seed: int = 0) -> ReplayBank:
+    clips, noise_files = replay_clips(base, root, per_label, seed=seed)
+    rate, window = base.config.features.sample_rate, base.config.features.window_samples
+    takes = [Take(label, fit_to_window(load_audio(clip.path, rate), window), str(clip.path), None) for clip, label in clips]
+    generator = torch.Generator().manual_seed(seed)
+    with one_thread():
+        features, targets, _ = augmented_features(base.eval(), takes, list(base.labels), copies, load_noise(noise_files, rate),
+                                                  base_augmentation(base), generator, last_layer=False)
+    said = [spoken_word(clip) for clip, _ in clips]
+    credit = f" ({base.metadata['trained_on']})" if base.metadata.get("trained_on") else ""
+    return ReplayBank(features, [base.labels[t] for t in targets], said * copies, body_fingerprint(base),
+                      f"{len(clips)} clips x {copies} copies from the training speakers of {Path(root).name}{credit}")
+
+
+def save_replay_bank(path: str | Path, bank: ReplayBank) -> Path:
+    torch.save({"format": "speechcmd-replay-bank", "features": bank.features.half(), "labels": bank.labels,
+                "words": bank.words, "fingerprint": bank.fingerprint, "source": bank.source}, path)
+    return Path(path)
+
+
+def load_replay_bank(path: str | Path) -> ReplayBank | None:
+    """A saved bank, or None when there is none or it is unreadable (adaptation then goes without)."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        return ReplayBank(data["features"].float(), list(data["labels"]), list(data["words"]), data["fingerprint"], data["source"])
+    except Exception:  # missing or damaged: replay is an improvement, never a requirement
+        return None
+
+
+def bundled_replay_bank(base: SpeechCommandsModel) -> ReplayBank | None:
+    """The bank shipped beside the bundled model, when `base` has its body (the bundled model, or
+    one taught from it); None otherwise."""
+    bank = load_replay_bank(bundled_model_path().with_suffix(".replay.pt"))
+    return bank if bank is not None and bank.fingerprint == body_fingerprint(base) else None
 
 
 class _Top(nn.Module):
@@ -222,18 +308,20 @@ def adapt(
     noise: np.ndarray | None = None,
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
+    bank: ReplayBank | None = None,
 ) -> Adapted:
     """Teach `base` the words of `takes` (and personalize its own words that have takes).
 
-    `replay`: clips of the base words (`replay_takes`); `noise`: background recordings for the
-    augmentation, besides the user's background takes. `progress(fraction, message)` is called
+    `replay`: clips of the base words (`replay_takes`); `bank`: their features computed once
+    (`build_replay_bank`; used when it belongs to this base model's body, for a head only);
+    `noise`: background recordings for the augmentation, besides the user's background takes. `progress(fraction, message)` is called
     from this thread; `cancelled()` returning True stops at the next step with AdaptCancelled.
     """
     with one_thread():
-        return _adapt(base, takes, config, replay, noise, progress or (lambda fraction, message: None), cancelled or (lambda: False))
+        return _adapt(base, takes, config, replay, noise, bank, progress or (lambda fraction, message: None), cancelled or (lambda: False))
 
 
-def _adapt(base, takes, config, replay, noise, report_progress: Progress, is_cancelled: Callable[[], bool]) -> Adapted:
+def _adapt(base, takes, config, replay, noise, bank, report_progress: Progress, is_cancelled: Callable[[], bool]) -> Adapted:
     started = time.perf_counter()
     new_words = _check_takes(base, takes)
     labels = list(base.labels) + new_words
@@ -245,31 +333,29 @@ def _adapt(base, takes, config, replay, noise, report_progress: Progress, is_can
 
     report_progress(0.0, "augmenting the takes")
     background = [take.window for take in takes if take.label == SILENCE]
-    bank = np.concatenate([*background, noise if noise is not None else np.zeros(0, np.float32)]).astype(np.float32)
-    features, targets, owners = [], [], []  # owners: which take a row came from (-1: replay)
+    noise_bank = np.concatenate([*background, noise if noise is not None else np.zeros(0, np.float32)]).astype(np.float32)
     generator = torch.Generator().manual_seed(config.seed)
-    groups = [(takes, config.copies, np.arange(len(takes))), (list(replay), config.replay_copies, np.full(len(replay), -1))]
-    total_copies = sum(copies for group, copies, _ in groups if group)
-    done = 0
-    for group, copies, owner in groups:
-        if not group:
-            continue
-        clean = torch.from_numpy(np.stack([take.window for take in group]))
-        target = torch.tensor([labels.index(take.label) for take in group])
-        for c in range(copies):
-            if is_cancelled():
-                raise AdaptCancelled
-            waveform = clean if c == 0 else augment_waveform(
-                clean, target == labels.index(SILENCE) if SILENCE in labels else torch.zeros(len(group), dtype=torch.bool),
-                torch.from_numpy(bank), augment, sample_rate, generator,
-            )
-            features.append(frozen_features(base, waveform, config.last_layer))
-            targets.append(target)
-            owners.append(torch.from_numpy(owner))
-            done += 1
-            report_progress(0.3 * done / total_copies, "augmenting the takes")
-    copy_index = torch.cat([torch.full((len(group),), c) for group, copies, _ in groups if group for c in range(copies)])
-    features, targets, owners = torch.cat(features), torch.cat(targets), torch.cat(owners)
+    total = config.copies + (config.replay_copies if replay else 0)
+    features, targets, copy_index = augmented_features(
+        base, takes, labels, config.copies, noise_bank, augment, generator, config.last_layer, is_cancelled,
+        lambda c: report_progress(0.3 * (c + 1) / total, "augmenting the takes"),
+    )
+    owners = torch.arange(len(takes)).repeat(config.copies)  # which take a row came from (-1: replay)
+    if replay:
+        more, more_targets, _ = augmented_features(
+            base, list(replay), labels, config.replay_copies, noise_bank, augment, generator, config.last_layer, is_cancelled,
+            lambda c: report_progress(0.3 * (config.copies + c + 1) / total, "augmenting the takes"),
+        )
+        features, targets = torch.cat([features, more]), torch.cat([targets, more_targets])
+        owners = torch.cat([owners, torch.full((len(more),), -1)])
+        copy_index = torch.cat([copy_index, torch.full((len(more),), -1)])
+    usable_bank = bank is not None and not config.last_layer and bank.fingerprint == body_fingerprint(base)
+    if usable_bank:
+        keep = [k for k, word in enumerate(bank.words) if word not in new_words]
+        features = torch.cat([features, bank.features[keep]])
+        targets = torch.cat([targets, torch.tensor([labels.index(bank.labels[k]) for k in keep])])
+        owners = torch.cat([owners, torch.full((len(keep),), -1)])
+        copy_index = torch.cat([copy_index, torch.full((len(keep),), -1)])
 
     # Leave-some-out: each word's takes dealt round-robin into folds, after a seeded shuffle.
     rng = random.Random(config.seed)
@@ -308,7 +394,7 @@ def _adapt(base, takes, config, replay, noise, report_progress: Progress, is_can
         clean = torch.from_numpy(np.stack([take.window for take in takes]))
         base_guess = base.head(frozen_features(base, clean, last_layer=False)).argmax(-1).numpy()
     report = holdout_report(takes, labels, new_words, predictions, base_guess, base.labels)
-    if new_words and not replay:
+    if new_words and not replay and not usable_bank:
         learned_from = "only from your other-speech takes" if UNKNOWN in counts else "from nothing"
         report["warnings"].append(
             f"No clips of the model's own words were at hand, so the new words learned what they are not {learned_from}: "
@@ -317,6 +403,7 @@ def _adapt(base, takes, config, replay, noise, report_progress: Progress, is_can
         )
     report["seconds"] = round(time.perf_counter() - started, 2)
     report["replayed_clips"] = len(replay)
+    report["replayed_bank_rows"] = len(keep) if usable_bank else 0
     adapted = Adapted(model, report, {"adapt_config": {**asdict(config), "augment": asdict(augment)}})
     model.metadata = adapted_metadata(base, adapted)
     report_progress(1.0, "done")
