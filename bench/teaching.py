@@ -37,7 +37,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bench.common import REAL_DATA, machine
 
