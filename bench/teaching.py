@@ -1,6 +1,6 @@
 """Teaching the bundled model a new word from N real takes, measured on other speakers.
 
-    python -m bench.teaching                     # writes bench/results/teaching.json
+    python -m bench.teaching                     # writes bench/results/teaching/all.json
     python -m bench.teaching --quick             # one word, N = 8, one draw; writes nothing
 
 For each word that is not one of the bundled model's labels (default: zero, nine, eight, happy,
@@ -41,7 +41,8 @@ import numpy as np
 from bench.common import REAL_DATA, machine
 
 EXTRA = Path(os.environ.get("SPEECHCMD_EXTRA_DATA", REAL_DATA.parent / "speech_commands_extra"))
-RESULTS = Path(__file__).resolve().parent / "results"
+# Its own folder: bench.run_all tabulates results/*.json, which all carry its benchmarks' fields.
+RESULTS = Path(__file__).resolve().parent / "results" / "teaching"
 WORDS = ("zero", "nine", "eight", "happy")
 SETTINGS = ("replay", "bank", "takes only")
 
@@ -222,7 +223,7 @@ def main() -> int:
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS))
     parser.add_argument("--adapt", default="{}", help="AdaptConfig fields as JSON, e.g. '{\"steps\": 200}'")
     parser.add_argument("--no-single-speaker", action="store_true")
-    parser.add_argument("--out", default=str(RESULTS / "teaching.json"))
+    parser.add_argument("--out", default=str(RESULTS / "all.json"))
     args = parser.parse_args()
     if not (REAL_DATA / "yes").is_dir() or not EXTRA.is_dir():
         raise SystemExit(f"needs {REAL_DATA} and {EXTRA} (set SPEECHCMD_DATA / SPEECHCMD_EXTRA_DATA).")
