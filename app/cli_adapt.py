@@ -1,0 +1,78 @@
+"""`speechcmd adapt`: teach a model new words from a folder of recordings (the Teach panel's work,
+for scripts). The work lives in speechcmd.train.adapt; nothing heavy is imported at module level."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from speechcmd.app.cli_common import UserError, load_model_or_fail
+
+
+def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
+    """Tuning options default to None, meaning AdaptConfig's value (not imported here: it loads torch)."""
+    p.add_argument("--base", metavar="MODEL", help="model to start from (default: the bundled model)")
+    p.add_argument("--data", required=True, metavar="DIR", help="one sub-folder of recordings per word; _silence_/ for background, _unknown_/ for other speech")
+    p.add_argument("--out", required=True, metavar="NEW.pt", help="where to write the new model")
+    replay = p.add_mutually_exclusive_group()
+    replay.add_argument("--replay", metavar="DIR", help="the base model's training data (folder per label): clips of its words keep them "
+                        "recognized (default: $SPEECHCMD_DATA, else the --data folder the base model was trained on, when here, else "
+                        "the features of such clips shipped with the bundled model)")
+    replay.add_argument("--no-replay", action="store_true", help="learn from the takes alone (expect many more false accepts)")
+    p.add_argument("--steps", type=int, help="optimizer steps per round (default: AdaptConfig.steps, 300)")
+    p.add_argument("--copies", type=int, help="augmented copies of each take (default: AdaptConfig.copies, 16)")
+    p.add_argument("--folds", type=int, help="leave-some-out rounds for the report (default: AdaptConfig.folds, 4)")
+    p.add_argument("--last-layer", action="store_true", default=None, help="also fine-tune the top recurrent layer (slower)")
+    p.add_argument("--seed", type=int, help="(default: 0)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def run_adapt(args: argparse.Namespace) -> int:
+    from speechcmd.model.audio import AudioError
+    from speechcmd.train.adapt import AdaptConfig, AdaptError, adapt, bundled_replay_bank, find_training_data, format_adapt_report, replay_takes, save_adapted
+    from speechcmd.train.data import DatasetError
+    from speechcmd.train.takes import load_takes
+
+    if not Path(args.data).is_dir():
+        raise UserError(f"{args.data}: no such folder; pass a folder with one sub-folder of recordings per word.")
+    base = load_model_or_fail(args.base)
+    window = base.config.features.window_samples
+    takes, problems = load_takes(args.data, window)
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    chosen = {"steps": args.steps, "copies": args.copies, "folds": args.folds, "last_layer": args.last_layer, "seed": args.seed}
+    try:
+        config = AdaptConfig(**{name: value for name, value in chosen.items() if value is not None})
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    replay, noise, bank = [], None, None
+    replay_root = None if args.no_replay else args.replay or find_training_data(base)
+    if not replay_root and not args.no_replay:
+        bank = bundled_replay_bank(base)
+        if bank is not None:
+            print(f"replaying the bundled features of the base model's words ({bank.source})", file=sys.stderr)
+    if replay_root:
+        print(f"replaying clips of the base model's words from {replay_root}", file=sys.stderr)
+        try:
+            replay, noise = replay_takes(base, replay_root, config.replay_per_label,
+                                         avoid_words={t.label for t in takes} - set(base.labels), seed=config.seed)
+        except (DatasetError, AudioError) as error:
+            raise UserError(f"--replay: {error}") from None
+    try:
+        adapted = adapt(base, takes, config, replay=replay, noise=noise, bank=bank)
+    except AdaptError as error:
+        raise UserError(str(error)) from None
+    command = shlex.join(["speechcmd", *getattr(args, "argv", ["adapt"])])
+    try:
+        path = save_adapted(args.out, base, adapted, command=command, takes_folder=str(Path(args.data).resolve()))
+    except OSError as error:
+        raise UserError(f"{args.out}: could not write the model ({error.strerror or error}).") from None
+    if args.json:
+        print(json.dumps({**adapted.report, "out": str(path)}))
+    else:
+        print(format_adapt_report(adapted.report))
+        print(f"\nsaved {path}; use it with `speechcmd gui --model {path}` or `speechcmd classify --model {path} ...`")
+    return 0

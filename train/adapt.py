@@ -1,0 +1,545 @@
+"""Teaching a trained model new words from a few takes (transfer learning on a frozen body).
+
+The base model's front-end and recurrent layers stay as they are; what is learned is a new head
+(and, with `last_layer`, a copy of the top recurrent layer) over the labels the base model knows
+plus the new words. The base head's rows start where they were and are held near there (an L2
+pull towards the starting point, "L2-SP", Li et al. 2018), so the bundled words are kept; clips of
+the base model's own training words ("replay"), when a dataset is at hand, show the new rows what
+they must not fire on.
+
+Every take is augmented with the training pipeline (`train.augment.augment_waveform`: gain,
+speed, shift, background noise), and the frozen layers run once over all the augmented copies,
+so training the head is a few hundred cheap steps on cached vectors: seconds on a laptop CPU.
+Before the final model, a leave-some-out round (k folds over each word's takes) measures how
+often held-out takes are recognized, which words they are confused with, and turns that into
+warnings a user can act on.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import random
+import shlex
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from speechcmd.model.audio import load_audio
+from speechcmd.model.checkpoint import bundled_model_path, save_checkpoint
+from speechcmd.model.detection import NON_COMMANDS
+from speechcmd.model.inference import fit_to_window
+from speechcmd.model.network import SpeechCommandsModel
+from speechcmd.train.augment import augment_waveform
+from speechcmd.train.config import AugmentConfig
+from speechcmd.train.data import SILENCE, UNKNOWN, Clip, build_dataset, load_noise
+from speechcmd.train.takes import SUGGESTED_TAKES, Take, take_counts
+
+MIN_TAKES = 3  # per new word: at least one to hold out and two to learn from
+CONFUSION_WARNING = 0.2  # share of a word's held-out takes taken for one other label
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    steps: int = 300  # optimizer steps on the cached features (per fold and for the final model)
+    batch_size: int = 256
+    learning_rate: float = 1e-2
+    weight_decay: float = 1e-3  # on the new words' rows
+    anchor: float = 1.0  # pull of the base rows (and layer) towards their starting values
+    label_smoothing: float = 0.1
+    new_word_weight: float = 1.0  # share of a new word in the batches, relative to each base label
+    copies: int = 16  # augmented copies of every take (the first is the take itself)
+    replay_copies: int = 2  # ... of every replayed clip of the base model's words
+    replay_per_label: int = 40  # clips of each base word taken from its training speakers, when available
+    folds: int = 4  # leave-some-out rounds; each holds out about 1/folds of every word's takes
+    last_layer: bool = False  # also fine-tune the top recurrent layer (slower; wants replay clips)
+    seed: int = 0
+    augment: AugmentConfig | None = None  # None: the base model's own training augmentation
+
+    def __post_init__(self):
+        if min(self.steps, self.batch_size, self.copies) < 1 or self.folds < 2 or self.learning_rate <= 0:
+            raise ValueError("steps, batch size and copies must be at least 1, folds at least 2, the learning rate positive.")
+
+
+class AdaptError(ValueError):
+    """The takes cannot make a model; the message is one sentence saying what to record."""
+
+
+class AdaptCancelled(Exception):
+    """The user cancelled; nothing was changed."""
+
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Adapted:
+    model: SpeechCommandsModel
+    report: dict
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.report["warnings"]
+
+
+def base_augmentation(base: SpeechCommandsModel) -> AugmentConfig:
+    """The augmentation the base model was trained with (its metadata), else the defaults."""
+    stored = (base.metadata.get("train_config") or {}).get("augment") or {}
+    try:
+        return AugmentConfig(**stored)
+    except TypeError:  # saved by a version with other settings
+        return AugmentConfig()
+
+
+def find_training_data(base: SpeechCommandsModel) -> Path | None:
+    """Where the base model's training clips are on this machine: $SPEECHCMD_DATA, else the
+    `--data` folder of the command that trained it (relative to the working folder), if it is here."""
+    candidates = [os.environ.get("SPEECHCMD_DATA")]
+    command = shlex.split(str(base.metadata.get("command", "")))
+    if "--data" in command[:-1]:
+        candidates.append(command[command.index("--data") + 1])
+    return next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
+
+
+def spoken_word(clip: Clip) -> str:
+    """The word a clip says: its folder's, or in a canonical `_unknown_` folder the start of its name."""
+    if clip.word == UNKNOWN and clip.path.name.count("_") >= 3:  # <word>_<speaker>_nohash_<n>.wav
+        return clip.path.name.split("_")[0]
+    return clip.word
+
+
+def replay_clips(base: SpeechCommandsModel, root: str | Path, per_label: int, avoid_words=(), seed: int = 0) -> tuple[list[tuple[Clip, str]], list[Path]]:
+    """Up to `per_label` (clip, label) of each of the base model's labels from its training speakers
+    in `root`, and the dataset's background-noise files.
+
+    The split is rebuilt from the base model's metadata, so its test speakers are never replayed.
+    `_unknown_` clips of a word being taught (Speech Commands names them `<word>_<speaker>...`)
+    are left out: they would teach the new row that its own word is unknown.
+    """
+    parameters = dict(base.metadata.get("split_parameters") or {})
+    parameters["labels"] = list(base.labels)
+    dataset = build_dataset(root, **parameters)
+    rng = random.Random(seed)
+    by_label: dict[int, list[Clip]] = {}
+    for clip, y in dataset.splits["train"]:
+        if clip.noise_cut is None and spoken_word(clip) not in avoid_words:
+            by_label.setdefault(y, []).append(clip)
+    chosen = [(clip, dataset.labels[y]) for y, clips in sorted(by_label.items()) for clip in rng.sample(clips, min(per_label, len(clips)))]
+    return chosen, dataset.noise_files
+
+
+def replay_takes(base: SpeechCommandsModel, root: str | Path, per_label: int, avoid_words=(), seed: int = 0) -> tuple[list[Take], np.ndarray]:
+    """`replay_clips` decoded into windows, and the background noise as one array (for `adapt`)."""
+    clips, noise_files = replay_clips(base, root, per_label, avoid_words, seed)
+    rate, window = base.config.features.sample_rate, base.config.features.window_samples
+    takes = [Take(label, fit_to_window(load_audio(clip.path, rate), window), str(clip.path), None) for clip, label in clips]
+    return takes, load_noise(noise_files, rate)
+
+
+def augmented_features(base, takes: list[Take], labels: list[str], copies: int, noise: np.ndarray, augment: AugmentConfig,
+                       generator: torch.Generator, last_layer: bool, cancelled=lambda: False, on_copy=lambda c: None):
+    """Frozen features of `copies` copies of every take (copy 0: the take itself; the rest through
+    the training augmentation): (features, targets, copy index), copy-major."""
+    clean = torch.from_numpy(np.stack([take.window for take in takes]))
+    target = torch.tensor([labels.index(take.label) for take in takes])
+    silence = target == labels.index(SILENCE) if SILENCE in labels else torch.zeros(len(takes), dtype=torch.bool)
+    rate = base.config.features.sample_rate
+    features = []
+    for c in range(copies):
+        if cancelled():
+            raise AdaptCancelled
+        waveform = clean if c == 0 else augment_waveform(clean, silence, torch.from_numpy(noise), augment, rate, generator)
+        features.append(frozen_features(base, waveform, last_layer))
+        on_copy(c)
+    return torch.cat(features), target.repeat(copies), torch.arange(copies).repeat_interleave(len(takes))
+
+
+def body_fingerprint(model: SpeechCommandsModel) -> str:
+    """Identifies the front-end and recurrent weights: a replay bank is only valid for the body it came from."""
+    digest = hashlib.sha1(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for name, value in sorted(model.state_dict().items()):
+        if not name.startswith("head."):
+            digest.update(name.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class ReplayBank:
+    """Pooled features of clips of a model's own words, computed once: replay where the clips are not.
+
+    Features are not audio (no clip can be played back from them), so a bank can ship with a model."""
+
+    features: torch.Tensor  # (rows, hidden) float32
+    labels: list[str]  # per row: its label in the base model
+    words: list[str]  # per row: the word said (for `_unknown_` rows, the one in the file name)
+    fingerprint: str  # body_fingerprint of the model whose body made the features
+    source: str
+
+
+def build_replay_bank(base: SpeechCommandsModel, root: str | Path, per_label: int = 40, copies: int = 3, seed: int = 0) -> ReplayBank:
+    clips, noise_files = replay_clips(base, root, per_label, seed=seed)
+    rate, window = base.config.features.sample_rate, base.config.features.window_samples
+    takes = [Take(label, fit_to_window(load_audio(clip.path, rate), window), str(clip.path), None) for clip, label in clips]
+    generator = torch.Generator().manual_seed(seed)
+    with one_thread():
+        features, targets, _ = augmented_features(base.eval(), takes, list(base.labels), copies, load_noise(noise_files, rate),
+                                                  base_augmentation(base), generator, last_layer=False)
+    said = [spoken_word(clip) for clip, _ in clips]
+    credit = f" ({base.metadata['trained_on']})" if base.metadata.get("trained_on") else ""
+    return ReplayBank(features, [base.labels[t] for t in targets], said * copies, body_fingerprint(base),
+                      f"{len(clips)} clips x {copies} copies from the training speakers of {Path(root).name}{credit}")
+
+
+def save_replay_bank(path: str | Path, bank: ReplayBank) -> Path:
+    torch.save({"format": "speechcmd-replay-bank", "features": bank.features.half(), "labels": bank.labels,
+                "words": bank.words, "fingerprint": bank.fingerprint, "source": bank.source}, path)
+    return Path(path)
+
+
+def load_replay_bank(path: str | Path) -> ReplayBank | None:
+    """A saved bank, or None when there is none or it is unreadable (adaptation then goes without)."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        return ReplayBank(data["features"].float(), list(data["labels"]), list(data["words"]), data["fingerprint"], data["source"])
+    except Exception:  # missing or damaged: replay is an improvement, never a requirement
+        return None
+
+
+def bundled_replay_bank(base: SpeechCommandsModel) -> ReplayBank | None:
+    """The bank shipped beside the bundled model, when `base` has its body (the bundled model, or
+    one taught from it); None otherwise."""
+    bank = load_replay_bank(bundled_model_path().with_suffix(".replay.pt"))
+    return bank if bank is not None and bank.fingerprint == body_fingerprint(base) else None
+
+
+class _Top(nn.Module):
+    """What adaptation trains: optionally a copy of the top recurrent layer, then the head."""
+
+    def __init__(self, base: SpeechCommandsModel, labels: list[str], last_layer: bool):
+        super().__init__()
+        self.base = [base]  # a list, so its parameters are not this module's
+        self.layer = copy.deepcopy(base.recurrent.layers[-1]).requires_grad_(True) if last_layer else None
+        self.dropout = nn.Dropout(base.config.dropout)
+        self.head = nn.Linear(base.config.hidden_size, len(labels))
+        known = [base.labels.index(label) for label in labels if label in base.labels]
+        self.known = len(known)  # the base labels come first, in the base model's order
+        with torch.no_grad():
+            self.head.weight[: self.known] = base.head.weight[known]
+            self.head.bias[: self.known] = base.head.bias[known]
+            self.head.weight[self.known :].normal_(0, 0.01)
+            self.head.bias[self.known :] = base.head.bias[known].min()  # new words start unlikely
+        self.start = {name: value.detach().clone() for name, value in self.named_parameters()}
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """features: pooled (batch, hidden), or with `layer` the input of the top layer (batch, frames, hidden)."""
+        if self.layer is not None:
+            features = self.base[0]._pool(self.layer(self.dropout(features)))
+        return self.head(self.dropout(features))
+
+    def anchor_penalty(self) -> torch.Tensor:
+        """Squared distance of the base rows (and the layer) from where they started."""
+        penalty = ((self.head.weight[: self.known] - self.start["head.weight"][: self.known]) ** 2).sum()
+        penalty = penalty + ((self.head.bias[: self.known] - self.start["head.bias"][: self.known]) ** 2).sum()
+        for name, value in self.named_parameters():
+            if name.startswith("layer."):
+                penalty = penalty + ((value - self.start[name]) ** 2).sum()
+        return penalty
+
+
+@torch.no_grad()
+def frozen_features(base: SpeechCommandsModel, waveform: torch.Tensor, last_layer: bool, batch_size: int = 256) -> torch.Tensor:
+    """What the frozen body makes of (batch, samples): pooled (batch, hidden), or with `last_layer`
+    the input of the top recurrent layer (batch, frames, hidden)."""
+    base.eval()
+    out = []
+    for start in range(0, len(waveform), batch_size):
+        x = base.frontend(waveform[start : start + batch_size])
+        layers = base.recurrent.layers
+        for layer in layers[:-1] if last_layer else layers:
+            x = layer(x)
+        out.append(x if last_layer else base._pool(x))
+    return torch.cat(out)
+
+
+def _check_takes(base: SpeechCommandsModel, takes: list[Take]) -> list[str]:
+    """The new words, in order of first take; AdaptError when there is nothing new to learn or too little."""
+    counts = take_counts(takes)
+    new_words = list(dict.fromkeys(take.label for take in takes if take.label not in base.labels))
+    if not takes:
+        raise AdaptError("No takes yet: record or add at least 8 takes of the word to teach.")
+    if not any(label not in NON_COMMANDS for label in counts):
+        raise AdaptError("Only background or other-speech takes: record takes of the word to teach too.")
+    short = [f"'{word}' ({counts[word]})" for word in counts if word not in NON_COMMANDS and counts[word] < MIN_TAKES]
+    if short:
+        raise AdaptError(f"Too few takes of {', '.join(short)}: record at least {MIN_TAKES} of each word, {SUGGESTED_TAKES} or more for a reliable result.")
+    return new_words
+
+
+@contextmanager
+def one_thread():
+    """Adaptation is small matrix products, fastest on one thread; a second one would only fight
+    the GUI and other work for a core (on a busy 2-core machine, 10x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def adapt(
+    base: SpeechCommandsModel,
+    takes: list[Take],
+    config: AdaptConfig = AdaptConfig(),
+    replay: list[Take] = (),
+    noise: np.ndarray | None = None,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    bank: ReplayBank | None = None,
+) -> Adapted:
+    """Teach `base` the words of `takes` (and personalize its own words that have takes).
+
+    `replay`: clips of the base words (`replay_takes`); `bank`: their features computed once
+    (`build_replay_bank`; used when it belongs to this base model's body, for a head only);
+    `noise`: background recordings for the augmentation, besides the user's background takes. `progress(fraction, message)` is called
+    from this thread; `cancelled()` returning True stops at the next step with AdaptCancelled.
+    """
+    with one_thread():
+        return _adapt(base, takes, config, replay, noise, bank, progress or (lambda fraction, message: None), cancelled or (lambda: False))
+
+
+def _adapt(base, takes, config, replay, noise, bank, report_progress: Progress, is_cancelled: Callable[[], bool]) -> Adapted:
+    started = time.perf_counter()
+    new_words = _check_takes(base, takes)
+    labels = list(base.labels) + new_words
+    augment = config.augment or base_augmentation(base)
+    sample_rate = base.config.features.sample_rate
+    base = copy.deepcopy(base).eval()
+    for parameter in base.parameters():
+        parameter.requires_grad_(False)
+
+    report_progress(0.0, "augmenting the takes")
+    background = [take.window for take in takes if take.label == SILENCE]
+    noise_bank = np.concatenate([*background, noise if noise is not None else np.zeros(0, np.float32)]).astype(np.float32)
+    generator = torch.Generator().manual_seed(config.seed)
+    total = config.copies + (config.replay_copies if replay else 0)
+    features, targets, copy_index = augmented_features(
+        base, takes, labels, config.copies, noise_bank, augment, generator, config.last_layer, is_cancelled,
+        lambda c: report_progress(0.3 * (c + 1) / total, "augmenting the takes"),
+    )
+    owners = torch.arange(len(takes)).repeat(config.copies)  # which take a row came from (-1: replay)
+    if replay:
+        more, more_targets, _ = augmented_features(
+            base, list(replay), labels, config.replay_copies, noise_bank, augment, generator, config.last_layer, is_cancelled,
+            lambda c: report_progress(0.3 * (config.copies + c + 1) / total, "augmenting the takes"),
+        )
+        features, targets = torch.cat([features, more]), torch.cat([targets, more_targets])
+        owners = torch.cat([owners, torch.full((len(more),), -1)])
+        copy_index = torch.cat([copy_index, torch.full((len(more),), -1)])
+    usable_bank = bank is not None and not config.last_layer and bank.fingerprint == body_fingerprint(base)
+    if usable_bank:
+        keep = [k for k, word in enumerate(bank.words) if word not in new_words]
+        features = torch.cat([features, bank.features[keep]])
+        targets = torch.cat([targets, torch.tensor([labels.index(bank.labels[k]) for k in keep])])
+        owners = torch.cat([owners, torch.full((len(keep),), -1)])
+        copy_index = torch.cat([copy_index, torch.full((len(keep),), -1)])
+
+    # Leave-some-out: each word's takes dealt round-robin into folds, after a seeded shuffle.
+    rng = random.Random(config.seed)
+    fold_of = np.zeros(len(takes), dtype=np.int64)
+    counts = take_counts(takes)
+    folds = max(2, min(config.folds, min(counts.values())))
+    for label in counts:
+        members = [k for k, take in enumerate(takes) if take.label == label]
+        rng.shuffle(members)
+        for position, k in enumerate(members):
+            fold_of[k] = position % folds
+    rounds = folds + 1
+    fold_rows = torch.from_numpy(fold_of)[owners.clamp_min(0)]
+    is_take = owners >= 0
+    clean_rows = copy_index == 0
+    predictions = np.zeros(len(takes), dtype=np.int64)
+    for fold in range(folds):
+        train = ~(is_take & (fold_rows == fold))
+        top = _train_top(base, labels, features[train], targets[train], config, is_cancelled,
+                         lambda f, fold=fold: report_progress(0.3 + 0.6 * (fold + f) / rounds, f"checking on held-out takes ({fold + 1} of {folds})"))
+        held = is_take & (fold_rows == fold) & clean_rows
+        with torch.no_grad():
+            predictions[owners[held].numpy()] = top.eval()(features[held]).argmax(-1).numpy()
+    top = _train_top(base, labels, features, targets, config, is_cancelled,
+                     lambda f: report_progress(0.3 + 0.6 * (folds + f) / rounds, "training the final model"))
+
+    model = SpeechCommandsModel(base.config, labels)
+    state = {k: v for k, v in base.state_dict().items() if not k.startswith("head.")}
+    if top.layer is not None:
+        last = f"recurrent.layers.{base.config.num_layers - 1}."
+        state.update({last + k: v for k, v in top.layer.state_dict().items()})
+    state.update({f"head.{k}": v for k, v in top.head.state_dict().items()})
+    model.load_state_dict(state)
+    model.eval()
+    with torch.no_grad():
+        clean = torch.from_numpy(np.stack([take.window for take in takes]))
+        base_guess = base.head(frozen_features(base, clean, last_layer=False)).argmax(-1).numpy()
+    report = holdout_report(takes, labels, new_words, predictions, base_guess, base.labels)
+    if new_words and not replay and not usable_bank:
+        learned_from = "only from your other-speech takes" if UNKNOWN in counts else "from nothing"
+        report["warnings"].append(
+            f"No clips of the model's own words were at hand, so the new words learned what they are not {learned_from}: "
+            "expect them to be heard in other words now and then. Record more other speech, or give the model's "
+            "training data (speechcmd adapt --replay DIR; SPEECHCMD_DATA in the app)."
+        )
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    report["replayed_clips"] = len(replay)
+    report["replayed_bank_rows"] = len(keep) if usable_bank else 0
+    adapted = Adapted(model, report, {"adapt_config": {**asdict(config), "augment": asdict(augment)}})
+    model.metadata = adapted_metadata(base, adapted)
+    report_progress(1.0, "done")
+    return adapted
+
+
+def _train_top(base, labels, features, targets, config: AdaptConfig, cancelled, progress) -> _Top:
+    """A fresh top trained on rows of cached features: class-balanced cross-entropy + the anchor."""
+    torch.manual_seed(config.seed)
+    top = _Top(base, labels, config.last_layer)
+    parameters = [p for p in top.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.0)
+    counts = torch.bincount(targets, minlength=len(labels)).float()
+    weights = (1.0 / counts.clamp_min(1))[targets]  # every label weighs the same, however many takes...
+    weights[targets >= top.known] *= config.new_word_weight  # ...unless new words are to weigh more
+    new_rows = torch.zeros(len(labels), 1)
+    new_rows[top.known :] = 1
+    generator = torch.Generator().manual_seed(config.seed)
+    top.train()
+    for step in range(config.steps):
+        if cancelled():
+            raise AdaptCancelled
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate * 0.5 * (1 + math.cos(math.pi * step / config.steps))
+        batch = torch.multinomial(weights, min(config.batch_size, len(targets)), replacement=True, generator=generator)
+        loss = F.cross_entropy(top(features[batch]), targets[batch], label_smoothing=config.label_smoothing)
+        loss = loss + config.anchor * top.anchor_penalty() + config.weight_decay * ((top.head.weight * new_rows) ** 2).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % 20 == 0:
+            progress(step / config.steps)
+    return top.eval()
+
+
+def holdout_report(takes: list[Take], labels: list[str], new_words: list[str], predictions: np.ndarray,
+                   base_guess: np.ndarray, base_labels: list[str]) -> dict:
+    """Held-out accuracy per label, the confusion table, and warnings in words."""
+    counts = take_counts(takes)
+    rows = [label for label in labels if label in counts]
+    matrix = np.zeros((len(rows), len(labels)), dtype=np.int64)
+    for take, predicted in zip(takes, predictions):
+        matrix[rows.index(take.label), predicted] += 1
+    per_label = {}
+    warnings = []
+    for r, label in enumerate(rows):
+        n = int(matrix[r].sum())
+        correct = int(matrix[r, labels.index(label)])
+        per_label[label] = {"takes": counts[label], "held_out_correct": correct, "accuracy": round(correct / n, 4)}
+        if label in NON_COMMANDS:
+            continue
+        if counts[label] < SUGGESTED_TAKES:
+            warnings.append(f"'{label}' has {counts[label]} takes; {SUGGESTED_TAKES} or more make it more reliable.")
+        for c, other in enumerate(labels):
+            share = matrix[r, c] / n
+            if other != label and share >= CONFUSION_WARNING:
+                name = {SILENCE: "background", UNKNOWN: "other speech"}.get(other, f"'{other}'")
+                warnings.append(
+                    f"'{label}' is confused with {name} {share:.0%} of the time ({matrix[r, c]} of {n} held-out takes): "
+                    "record more, or choose another word."
+                )
+    for word in new_words:
+        guesses = Counter(base_labels[g] for take, g in zip(takes, base_guess) if take.label == word)
+        close = [(label, k) for label, k in guesses.most_common() if label not in NON_COMMANDS and k / counts[word] >= 0.5]
+        if close:
+            label, k = close[0]
+            warnings.append(
+                f"'{word}' sounds like '{label}' to the base model ({k} of {counts[word]} takes): "
+                f"expect the two to be confused; a more distinct word works better."
+            )
+    total = int(matrix.sum())
+    correct = sum(v["held_out_correct"] for v in per_label.values())
+    words = [label for label in rows if label not in NON_COMMANDS]
+    word_total = sum(counts[label] for label in words)
+    return {
+        "labels": labels,
+        "new_words": new_words,
+        "takes": counts,
+        "held_out_accuracy": round(correct / total, 4) if total else None,
+        "held_out_word_accuracy": round(sum(per_label[w]["held_out_correct"] for w in words) / word_total, 4) if word_total else None,
+        "per_label": per_label,
+        "confusion": {"rows": rows, "columns": labels, "matrix": matrix.tolist()},
+        "warnings": warnings,
+    }
+
+
+def format_adapt_report(report: dict) -> str:
+    """The report as text: what `speechcmd adapt` prints and the Teach panel shows."""
+    words = ", ".join(f"'{w}'" for w in report["new_words"]) or "no new words (personalized only)"
+    lines = [
+        f"learned {words}; the model now knows {len(report['labels'])} labels.",
+        f"held-out takes recognized: {report['held_out_accuracy']:.0%} of all takes, "
+        f"{report['held_out_word_accuracy']:.0%} of the words' takes (leave-some-out; trained in {report['seconds']:.1f} s)",
+        "",
+        f"{'label':<14} takes  held out right",
+    ]
+    for label, stats in report["per_label"].items():
+        lines.append(f"{label:<14} {stats['takes']:>5}  {stats['accuracy']:>6.0%}")
+    confusion = report["confusion"]
+    columns = [c for c, column in enumerate(zip(*confusion["matrix"])) if any(column)]
+    short = [confusion["columns"][c].strip("_")[:7] for c in columns]
+    lines += ["", "held-out takes (rows: recorded as, columns: recognized as)", " " * 14 + " ".join(f"{s:>7}" for s in short)]
+    for label, row in zip(confusion["rows"], confusion["matrix"]):
+        lines.append(f"{label:<14}" + " ".join(f"{row[c]:>7}" for c in columns))
+    if report["warnings"]:
+        lines += ["", *("warning: " + w for w in report["warnings"])]
+    return "\n".join(lines)
+
+
+def base_summary(base: SpeechCommandsModel) -> dict:
+    """What an adapted model records about the model it came from."""
+    keep = ("path", "labels", "command", "trained_on", "saved_at", "speechcmd_version", "test_accuracy", "held_out_speakers")
+    summary = {key: base.metadata[key] for key in keep if key in base.metadata}
+    summary.setdefault("labels", list(base.labels))
+    return summary
+
+
+def adapted_metadata(base: SpeechCommandsModel, adapted: Adapted, **more) -> dict:
+    """The usual metadata of a model, for an adapted one: provenance from the base, the takes, the report."""
+    inherited = {k: v for k, v in base.metadata.items() if k in ("trained_on", "split", "split_parameters", "train_config", "detection_policy")}
+    return {
+        **inherited,
+        "labels": adapted.report["labels"],
+        "adapted_from": base_summary(base),
+        "new_words": adapted.report["new_words"],
+        "takes": adapted.report["takes"],
+        "held_out_accuracy": adapted.report["held_out_accuracy"],
+        "held_out_report": {k: adapted.report[k] for k in ("per_label", "confusion", "warnings", "seconds", "replayed_clips")},
+        **adapted.metadata,
+        **more,
+    }
+
+
+def save_adapted(path: str | Path, base: SpeechCommandsModel, adapted: Adapted, **more) -> Path:
+    """Write the adapted model as an ordinary speechcmd checkpoint; `more` goes into its metadata."""
+    metadata = adapted_metadata(base, adapted, **more)
+    path = save_checkpoint(path, adapted.model, metadata)
+    adapted.model.metadata = {**metadata, "path": str(path)}
+    return path
