@@ -22,7 +22,7 @@ from speechcmd.train.adapt import (
 )
 from speechcmd.train.data import build_dataset
 from speechcmd.train.takes import Take, load_take, prepare_take
-from tests.conftest import LABELS_12, tone
+from conftest import LABELS_12, tone
 
 # (voice, words per minute, pitch 0-99): different enough to stand for different speakers.
 ESPEAK_VOICES = [("en-us", 150, 50), ("en-gb", 140, 40), ("en+m3", 170, 35), ("en+f2", 150, 70), ("en-gb-scotland", 130, 50),

@@ -8,8 +8,8 @@ import numpy as np
 
 from speechcmd.app.cli import main
 from speechcmd.model.checkpoint import load_model
-from tests.conftest import LABELS_12, write_wav
-from tests.test_teach_takes import burst
+from conftest import LABELS_12, write_wav
+from test_teach_takes import burst
 
 QUICK = ["--steps", "30", "--copies", "2", "--folds", "2", "--no-replay"]
 

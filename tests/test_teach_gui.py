@@ -14,8 +14,8 @@ from speechcmd.app.audio_backend import AudioBackendError
 from speechcmd.app.teach import TeachPanel, install_teach
 from speechcmd.model.checkpoint import load_model
 from speechcmd.train.adapt import AdaptConfig
-from tests.conftest import LABELS_12, write_wav
-from tests.test_teach_takes import burst
+from conftest import LABELS_12, write_wav
+from test_teach_takes import burst
 
 QUICK = AdaptConfig(steps=30, copies=2, folds=2)
 

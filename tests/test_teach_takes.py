@@ -8,7 +8,7 @@ import pytest
 from speechcmd.model.trim import speech_bounds, speech_window
 from speechcmd.train.data import build_dataset, scan_folder
 from speechcmd.train.takes import TakeError, TakeStore, check_new_word, load_takes, prepare_take
-from tests.conftest import LABELS_12, tone, write_wav
+from conftest import LABELS_12, tone, write_wav
 
 
 def burst(before: float = 0.6, word: float = 0.4, after: float = 0.8, noise: float = 0.003, seed: int = 0) -> np.ndarray:
