@@ -8,12 +8,13 @@ Pacing follows a clock (real time by default); tests pass `paced=False` to get o
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from speechcmd.model import SAMPLE_RATE
-from speechcmd.model.audio import load_audio
+from speechcmd.model.audio import AudioError, stream_audio
 
 # A short clip is played with this much silence on each side, as if said into a microphone,
 # so that several overlapping windows see the word (the detection policy averages them).
@@ -39,9 +40,19 @@ class FileSource:
         self.position = 0  # samples handed out so far
 
     @classmethod
-    def from_path(cls, path: str | Path, **kwargs) -> FileSource:
-        """Load a file (raises model.audio.AudioError); pads it when it is a short clip."""
-        samples = load_audio(path)
+    def from_path(cls, path: str | Path, cancelled: Callable[[], bool] = lambda: False, **kwargs) -> FileSource | None:
+        """Decode a file (raises model.audio.AudioError); pads it when it is a short clip.
+
+        Decoded in blocks as `speechcmd classify` decodes a recording (so both see the same samples);
+        returns None when `cancelled()` turns true between blocks."""
+        blocks = []
+        for block in stream_audio(path, SAMPLE_RATE):
+            if cancelled():
+                return None
+            blocks.append(block)
+        if not blocks:
+            raise AudioError(f"{path}: contains no audio samples; record or export it again.")
+        samples = np.concatenate(blocks)
         if len(samples) < LONG_RECORDING_SECONDS * SAMPLE_RATE:
             pad = np.zeros(int(CLIP_PADDING_SECONDS * SAMPLE_RATE), np.float32)
             samples = np.concatenate([pad, samples, pad])
