@@ -63,7 +63,7 @@ def demo_clip() -> Path:
     """The recording shipped to try the app without a microphone (see resources/demo/README.md)."""
     from importlib import resources
 
-    return Path(str(resources.files("speechcmd.resources") / "demo" / "commands.wav"))
+    return Path(str(resources.files("speechcmd.resources") / "demo" / "commands.flac"))
 
 
 def remembered_policy(settings: QSettings, base: DetectionPolicy) -> DetectionPolicy:
@@ -266,10 +266,10 @@ class MainWindow(QMainWindow):
         if not self._docks_sized and self.settings.value("window/state") is None:
             # Default proportions; only possible once the window has its size.
             width = self.width()
-            self.resizeDocks([self.findChild(QDockWidget, "recognized")], [max(260, width // 4)], Qt.Horizontal)
+            self.resizeDocks([self.findChild(QDockWidget, "recognized")], [max(360, width // 4)], Qt.Horizontal)
             self.resizeDocks([self.findChild(QDockWidget, "mfcc")], [max(150, self.height() // 4)], Qt.Vertical)
             bottom = [self.findChild(QDockWidget, name) for name in ("mfcc", "saturation", "timeline")]
-            self.resizeDocks(bottom, [width // 4, width // 4, width // 2], Qt.Horizontal)
+            self.resizeDocks(bottom, [width // 3, width // 3, width // 3], Qt.Horizontal)
             docks = [self.findChild(QDockWidget, name) for name in ("recognized", "probabilities", "history")]
             self.resizeDocks(docks, [150, 260, 130], Qt.Vertical)
         self._docks_sized = True
@@ -590,7 +590,8 @@ class MainWindow(QMainWindow):
         for detection in snapshot.detections:
             self.history.add(detection)
             self.word_view.show_detection(detection)
-        if snapshot.pending is not None:
+        if snapshot.pending is not None:  # shown at once; its row's confidence grows to the peak
+            self.history.add(snapshot.pending)
             self.word_view.show_detection(snapshot.pending)
         if snapshot.update is not None and self.model is not None:
             self.last_update = snapshot.update

@@ -707,3 +707,13 @@ def test_a_device_rescan_restarts_the_file_that_was_playing_audibly(make_window,
     window.refresh_devices(rescan=True)  # PortAudio restarts, which stops every stream
     assert len(played) == 2 and 0 < played[1] < played[0]  # on from the play head
     assert window.player.audible
+
+
+def test_the_demo_recording_plays_and_the_bundled_model_finds_its_ten_commands(make_window):
+    needs_bundled_model()
+    window = make_window(model_path=None)
+    window.play_demo()
+    settle(lambda: "found" in window.timeline.plot.titleLabel.text, timeout=60)
+    assert window.source_name == "commands.flac"
+    words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+    assert [d.label for d in window.timeline.detections] == words

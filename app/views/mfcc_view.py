@@ -15,7 +15,7 @@ MFCC_RANGE = 3.0
 class MfccView(HeatMap):
     def __init__(self, parent=None):
         super().__init__(
-            "MFCC of the current window", (-MFCC_RANGE, MFCC_RANGE), "CET-D1", TIME_LABEL,
+            "MFCC", (-MFCC_RANGE, MFCC_RANGE), "CET-D1", TIME_LABEL,
             "coefficient", f"standardized, ±{MFCC_RANGE:g}", parent,
         )  # fmt: skip
     def set_features(self, features) -> None:

@@ -27,10 +27,13 @@ class ProbabilityBars(pg.PlotWidget):
             self.plot.getAxis(side).enableAutoSIPrefix(False)
         # The key sits in the title, above the plot, where it never covers a bar.
         self.plot.setTitle(
-            "<span style='color:#50a0ff'>■</span> this window&nbsp;&nbsp; <span style='color:#ffff00'>▬</span> averaged "
-            "(detector)&nbsp;&nbsp; <span style='color:#ff5a5a'>- -</span> threshold",
+            "<span style='color:#50a0ff'>■</span> window&nbsp; <span style='color:#ffff00'>▬</span> averaged&nbsp; "
+            "<span style='color:#ff5a5a'>- -</span> threshold",
             size="8pt",
         )
+        font = self.font()
+        font.setPointSize(7)  # twelve names side by side in a narrow dock
+        self.plot.getAxis("bottom").setStyle(tickFont=font)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(80, 160, 255))
         self.averaged = pg.ScatterPlotItem(symbol="_", size=22, pen=pg.mkPen("y", width=3), brush="y")
         self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((255, 90, 90), style=pg.QtCore.Qt.DashLine))

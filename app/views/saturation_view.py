@@ -25,8 +25,8 @@ def gate_saturation(gates: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray,
 class SaturationView(HeatMap):
     def __init__(self, parent=None):
         super().__init__(
-            "Gate saturation", (0.0, 1.0), "inferno", "unit", "gate",
-            "fraction of frames", parent,
+            "Saturation", (0.0, 1.0), "inferno", "unit", "gate",
+            "share of frames", parent,
         )  # fmt: skip
         self.setToolTip(f"Per unit: fraction of the window's frames with the gate < {LOW} (shut) or > {HIGH} (open).")
         self.summary = ""
@@ -55,7 +55,7 @@ class SaturationView(HeatMap):
                 f"{name.split('_')[0]} {100 * low.mean():.0f}% / {100 * high.mean():.0f}%" for name, (low, high) in saturation.items()
             )
             self.summary_label.setText(
-                f"Frames with the gate shut (&lt; {LOW}) / open (&gt; {HIGH}), mean over units:<br>{self.summary}"
+                f"frames shut (&lt; {LOW}) / open (&gt; {HIGH}), mean of units:<br>{self.summary}"
             )
 
     def describe(self, row: int, column: int) -> str:
