@@ -66,18 +66,6 @@ def demo_clip() -> Path:
     return Path(str(resources.files("speechcmd.resources") / "demo" / "commands.flac"))
 
 
-def remembered_policy(settings: QSettings, base: DetectionPolicy) -> DetectionPolicy:
-    """`base` with the threshold and suppression last set in the window."""
-    try:
-        return replace(
-            base,
-            threshold=float(settings.value("detection/threshold", base.threshold)),
-            suppression_seconds=float(settings.value("detection/suppression", base.suppression_seconds)),
-        )
-    except (TypeError, ValueError):  # a hand-edited or damaged settings file
-        return base
-
-
 def setting_int(settings: QSettings, key: str, default: int) -> int:
     try:
         return int(settings.value(key, default))
@@ -92,6 +80,7 @@ class MainWindow(QMainWindow):
         # A model is never remembered between runs: a plain start always uses the bundled model,
         # so an experiment cannot silently come back. Older versions stored one; forget it.
         settings.remove("model/path")
+        settings.remove("detection")  # likewise a threshold: the window starts at the model's operating point
         self.model = None
         self.model_source = ""  # the name of the loaded model, as shown
         self.source_name: str | None = None
@@ -288,8 +277,6 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
-        self.settings.setValue("detection/threshold", self.policy.threshold)
-        self.settings.setValue("detection/suppression", self.policy.suppression_seconds)
         device = self.device_combo.currentData()
         if device is not None:
             self.settings.setValue("input/device", device.name)
@@ -371,10 +358,9 @@ class MainWindow(QMainWindow):
         The views are rebuilt for its labels, gates and layers; the update drawn for the previous
         model is dropped, and what is playing starts over with the new model. Used by File > Open
         model and by anything that trains or edits a model in the running app."""
-        base = DetectionPolicy.for_model(model)
-        self.policy = remembered_policy(self.settings, base) if self.model is None else replace(
-            base, threshold=self.policy.threshold, suppression_seconds=self.policy.suppression_seconds
-        )
+        # The operating point stored with the model, as `speechcmd classify` uses it: the window
+        # starts from it (and returns to it on a switch), so both find the same words.
+        self.policy = DetectionPolicy.for_model(model)
         self.model, self.model_source = model, source
         self.last_update = None
         self.worker.set_model(model, self.policy)

@@ -23,6 +23,7 @@ from speechcmd.app import audio_backend, main_window
 from speechcmd.app.main_window import MainWindow
 from speechcmd.app.views.saturation_view import gate_saturation
 from speechcmd.model.checkpoint import bundled_model_path, load_model, save_checkpoint
+from speechcmd.model.detection import DetectionPolicy
 from speechcmd.model.inference import Classifier
 from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 from tests.conftest import LABELS_12, tone, write_wav
@@ -575,7 +576,7 @@ def test_file_names_are_shown_as_text_not_markup(make_window, tmp_path):
     assert window.message.textFormat() == Qt.PlainText and "<b>bold & <i>x.wav" in window.message.text()
 
 
-def test_threshold_and_layout_are_remembered_but_a_plain_start_uses_the_bundled_model(make_window, settings):
+def test_the_layout_is_remembered_but_a_plain_start_uses_the_bundled_model_at_its_operating_point(make_window, settings):
     from PySide6.QtWidgets import QDockWidget
 
     needs_bundled_model()
@@ -584,7 +585,8 @@ def test_threshold_and_layout_are_remembered_but_a_plain_start_uses_the_bundled_
     window.findChild(QDockWidget, "timeline").hide()
     window.close()
     again = make_window(model_path=None)  # a plain start: no experiment model comes back silently
-    assert again.threshold_spin.value() == pytest.approx(0.45)
+    assert again.policy == DetectionPolicy.for_model(again.model)  # as `speechcmd classify` starts
+    assert again.threshold_spin.value() == pytest.approx(again.policy.threshold)
     assert Path(again.model.metadata["path"]).resolve() == bundled_model_path().resolve()
     assert "(bundled)" in again.model_label.text()
     assert again.findChild(QDockWidget, "timeline").isHidden()
@@ -682,7 +684,6 @@ def test_closing_the_window_mid_scan_stops_and_joins_the_background_jobs(make_wi
 def test_a_damaged_settings_file_does_not_stop_the_window(make_window, settings):
     settings.setValue("view/layer", "abc")
     settings.setValue("window/state", "not bytes")
-    settings.setValue("detection/threshold", "high")
     window = make_window()
     assert window.model is not None and window.layer_combo.currentIndex() == 0
 
@@ -717,3 +718,11 @@ def test_the_demo_recording_plays_and_the_bundled_model_finds_its_ten_commands(m
     assert window.source_name == "commands.flac"
     words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
     assert [d.label for d in window.timeline.detections] == words
+
+
+def test_the_window_starts_from_the_operating_point_stored_with_the_model(make_window, tmp_path, tiny_model):
+    stored = {"threshold": 0.8, "suppression_seconds": 0.7, "average_seconds": 0.3}
+    path = save_checkpoint(tmp_path / "tuned.pt", tiny_model, {"detection_policy": stored})
+    window = make_window(path)
+    assert window.policy == DetectionPolicy(**stored) == window.worker.policy
+    assert (window.threshold_spin.value(), window.suppression_spin.value()) == (0.8, 0.7)

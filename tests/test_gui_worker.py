@@ -117,3 +117,38 @@ def test_the_window_and_classify_find_the_same_detections_in_the_same_audio(spee
     assert [(d.label, d.end) for d in found] == [(d.label, d.end) for d in scanned]
     np.testing.assert_allclose([d.score for d in found], [d.score for d in scanned], atol=1e-4)
     assert sum(label in words for label, _ in [(d.label, d.end) for d in found]) >= 4
+
+
+def test_the_gui_thread_never_waits_for_a_step_in_progress_and_its_stale_result_is_dropped(tiny_model):
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowSource:
+        """A read that hangs, as a device call or a long inference can."""
+
+        name, finished = "slow", False
+
+        def read(self):
+            entered.set()
+            release.wait(10)
+            return tone(300, 1.5)
+
+        def warning(self):
+            return None
+
+        def close(self):
+            pass
+
+    worker = RecognitionWorker()
+    worker.set_model(tiny_model, DetectionPolicy())
+    worker.set_source(SlowSource())
+    step = threading.Thread(target=worker.step)
+    step.start()
+    assert entered.wait(10)
+    switched = threading.Event()
+    threading.Thread(target=lambda: (worker.set_source(None), worker.set_model(tiny_model, DetectionPolicy()), switched.set())).start()
+    assert switched.wait(5)  # while the step still hangs
+    release.set()
+    step.join(10)
+    assert worker.take().update is None  # the step's windows belonged to the replaced source
