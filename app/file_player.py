@@ -19,7 +19,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from speechcmd.app import audio_backend
-from speechcmd.app.file_source import LONG_RECORDING_SECONDS, FileSource
+from speechcmd.app.file_source import FileSource
 from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.audio import AudioError
 
@@ -111,7 +111,7 @@ class FilePlayer(QObject):
             return
         self.source, self.audible = source, audible
         self._emit(self.started, token, source, audible)
-        if source.duration < LONG_RECORDING_SECONDS:
+        if not source.recording:
             return
         from speechcmd.model.inference import Classifier
 

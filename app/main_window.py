@@ -312,7 +312,7 @@ class MainWindow(QMainWindow):
         """Load a checkpoint (None: the bundled one) off the GUI thread; it is used once it has
         loaded and run. On failure the message says why and the current model stays; with
         `fallback` (a model named at start-up), the bundled model is loaded instead."""
-        self._loading = (path, fallback)
+        self._loading = (path, fallback)  # until its answer arrives (the thread may be done before)
         self.model_label.setText(f" Model: loading {model_name(path)}…")
         self.loader.load(path)
 
@@ -327,6 +327,7 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, token: int, model, name: str) -> None:
         if token != self.loader.token:
             return  # another model was asked for meanwhile
+        self._loading = None
         self.use_model(model, name)
         if self._deferred_file is not None:
             path, paced = self._deferred_file
@@ -340,6 +341,7 @@ class MainWindow(QMainWindow):
         if token != self.loader.token:
             return
         path, fallback = self._loading
+        self._loading = None
         if fallback and path is not None:
             self._fallback_reason = f"{reason} Using the bundled model instead."
             self.load_model(None)
@@ -480,7 +482,7 @@ class MainWindow(QMainWindow):
 
         Decoding, playing and scanning happen on the file player's thread; this returns at once
         (False only when there is no model to play it with) and errors arrive as messages."""
-        if self.model is None and self.loader.busy:
+        if self.model is None and self._loading is not None:
             self._deferred_file = (path, paced)  # the start-up model is still loading
             self.source_label.setText(f"{Path(path).name} plays once the model has loaded…")
             return True
@@ -499,7 +501,7 @@ class MainWindow(QMainWindow):
             return
         self.source_label.setText(f"playing {source.name}" + ("" if audible or not source.paced else " silently (no audio output device)"))
         self.timeline.set_recording(source.name, source.duration)
-        if source.duration >= LONG_RECORDING_SECONDS:
+        if source.recording:
             self.timeline.set_status(f"Timeline of {source.name}: scanning…")
         else:
             self.timeline.set_status(f"Timeline: {source.name} is a short clip (files over {LONG_RECORDING_SECONDS:g} s are scanned)")

@@ -65,7 +65,7 @@ def settle(condition, timeout: float = 120.0) -> bool:
     return True
 
 
-def play_until_word(window, path, after: float = 1.5, patience: float = 0.3) -> None:
+def play_until_word(window, path, after: float = 2.0, patience: float = 0.3) -> None:
     """Play `path` synchronously until `after` seconds, longer (by up to `patience`) if no word was detected yet."""
     from PySide6.QtWidgets import QApplication
 

@@ -105,7 +105,7 @@ def traced_gates(model, window_samples: np.ndarray):
 
 def test_a_played_file_fills_the_probability_mfcc_and_gate_views(make_window, speech_file):
     window = make_window()
-    play_through(window, speech_file, until=1.5)  # mid-sound: the clip is padded with silence
+    play_through(window, speech_file, until=2.0)  # mid-sound: the clip is padded with silence
     update = window.last_update
     assert update is not None and len(update.window) == 16_000
     np.testing.assert_allclose(window.probability_bars.probabilities, update.probabilities)
@@ -149,7 +149,7 @@ def lstm_gates_by_hand(model, window_samples: np.ndarray) -> list[dict[str, np.n
 def test_gate_maps_show_the_gates_the_lstm_equations_give_for_the_current_window(make_window, speech_file, layer):
     window = make_window()
     window.layer_combo.setCurrentIndex(layer)
-    play_through(window, speech_file, until=1.5)
+    play_through(window, speech_file, until=2.0)
     expected = lstm_gates_by_hand(window.model, window.last_update.window)[layer]
     for name in window.model.gate_names:
         np.testing.assert_allclose(window.gate_heatmaps.maps[name].data, expected[name].T, atol=1e-4, err_msg=name)
@@ -163,7 +163,7 @@ def test_gate_maps_show_the_gates_the_lstm_equations_give_for_the_current_window
 def test_gate_maps_of_a_real_clip_match_the_lstm_equations(make_window, speech_commands_dir):
     clip = sorted((speech_commands_dir / "yes").glob("*.wav"))[0]
     window = make_window()
-    play_through(window, clip, until=1.5)
+    play_through(window, clip, until=2.0)
     expected = lstm_gates_by_hand(window.model, window.last_update.window)[0]["forget_gate"]
     np.testing.assert_allclose(window.gate_heatmaps.maps["forget_gate"].data, expected.T, atol=1e-4)
 
@@ -547,7 +547,7 @@ def test_every_file_is_decoded_off_the_gui_thread_then_plays(make_window, speech
     assert window.open_file(speech_file, paced=False)
     assert "decoding chord.wav" in window.source_label.text()
     settle(lambda: "playing" in window.source_label.text())
-    assert decoded_on == [False] and window.worker.source.duration == pytest.approx(3.0)  # 2 s + padding
+    assert decoded_on == [False] and window.worker.source.duration == pytest.approx(4.0)  # 2 s + 1 s of silence each side
 
 
 def test_a_bad_model_file_gives_its_reason_whole_and_the_current_model_stays(make_window, tmp_path):
@@ -605,7 +605,7 @@ def test_use_bundled_model_switches_back_from_an_experiment(make_window):
 
 def test_switching_models_drops_the_old_update_and_rebuilds_the_views_even_for_other_labels(make_window, speech_file):
     window = make_window()
-    play_through(window, speech_file, until=1.5)
+    play_through(window, speech_file, until=2.0)
     window.worker.step()  # the old model's next update now waits in the mailbox
     torch.manual_seed(3)
     labels = ["_silence_", "_unknown_", "cat", "dog", "bird"]
@@ -617,7 +617,7 @@ def test_switching_models_drops_the_old_update_and_rebuilds_the_views_even_for_o
     assert window.probability_bars.labels == labels and "five-words.pt" in window.model_label.text()
     assert window.word_view.confidence.text() == "say a command: cat, dog, bird"
     assert list(window.gate_heatmaps.maps) == list(five.gate_names) and window.layer_combo.count() == 1
-    play_through(window, speech_file, until=1.5)
+    play_through(window, speech_file, until=2.0)
     assert window.probability_bars.probabilities.shape == (5,)
     assert window.gate_heatmaps.maps["hidden_state"].data.shape[0] == 6
 
