@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(bar)
         bar.addWidget(QLabel(" Microphone: "))
         self.device_combo = QComboBox()
-        self.device_combo.setMinimumContentsLength(16)
+        self.device_combo.setMinimumContentsLength(12)
         self.device_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.device_combo.setToolTip("Input device; devices without 16 kHz are resampled, stereo is mixed down.")
         bar.addWidget(self.device_combo)
@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
             bottom = [self.findChild(QDockWidget, name) for name in ("mfcc", "saturation", "timeline")]
             self.resizeDocks(bottom, [width // 3, width // 3, width // 3], Qt.Horizontal)
             docks = [self.findChild(QDockWidget, name) for name in ("recognized", "probabilities", "history")]
-            self.resizeDocks(docks, [150, 260, 130], Qt.Vertical)
+            self.resizeDocks(docks, [175, 240, 125], Qt.Vertical)
         self._docks_sized = True
 
     def _restore_layout(self) -> None:
@@ -502,9 +502,9 @@ class MainWindow(QMainWindow):
         self.source_label.setText(f"playing {source.name}" + ("" if audible or not source.paced else " silently (no audio output device)"))
         self.timeline.set_recording(source.name, source.duration)
         if source.recording:
-            self.timeline.set_status(f"Timeline of {source.name}: scanning…")
+            self.timeline.set_status(f"{source.name}: scanning…")
         else:
-            self.timeline.set_status(f"Timeline: {source.name} is a short clip (files over {LONG_RECORDING_SECONDS:g} s are scanned)")
+            self.timeline.set_status(f"short clip: no timeline (files of {LONG_RECORDING_SECONDS:g} s or more)")
 
     def _file_scanned(self, token: int, detections) -> None:
         if token == self.player.token:

@@ -124,8 +124,8 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(QSettings(str(folder / "settings.ini"), QSettings.IniFormat), args.model, start_worker=False)
     window.show()
-    settle(lambda: not window.loader.busy)
-    app.processEvents()
+    settle(lambda: not window.loader.busy and "loading" not in window.model_label.text())
+    settle(lambda: False, timeout=0.5)  # a few rounds of layout for the views the model brought
     if window.model is None or "instead" in window.message.text():
         print(f"screenshots: {window.message.text()}", file=sys.stderr)
         return 1

@@ -615,7 +615,7 @@ def test_switching_models_drops_the_old_update_and_rebuilds_the_views_even_for_o
     assert window.last_update is None
     assert window.mfcc_view.data is None and window.saturation_view.data is None
     assert window.probability_bars.labels == labels and "five-words.pt" in window.model_label.text()
-    assert window.word_view.confidence.text() == "say a command: cat, dog, bird"
+    assert window.word_view.confidence.text() == "say cat, dog or bird"
     assert list(window.gate_heatmaps.maps) == list(five.gate_names) and window.layer_combo.count() == 1
     play_through(window, speech_file, until=2.0)
     assert window.probability_bars.probabilities.shape == (5,)

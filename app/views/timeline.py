@@ -10,20 +10,21 @@ import pyqtgraph as pg
 
 from speechcmd.model.detection import Detection
 
-LABEL_SPACING_PX = 48
+LABEL_SPACING_PX = 40
 
 
 class Timeline(pg.PlotWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.plot = self.getPlotItem()
-        self.set_status("Timeline: open a recording to see its commands")
+        self.set_status("open a recording to see its commands")
         self.plot.setLabel("bottom", "time in recording (s)")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.plot.hideAxis("left")
         self.plot.setMouseEnabled(True, False)  # zoom and pan along time only
         self.plot.hideButtons()
         self.plot.setYRange(0, 1.0, padding=0)
+        self.plot.setXRange(0, 10, padding=0)
         self.playhead = pg.InfiniteLine(angle=90, pen=pg.mkPen("w", width=2))
         self.plot.addItem(self.playhead)
         self.detections: list[Detection] = []
@@ -43,7 +44,7 @@ class Timeline(pg.PlotWidget):
     def set_recording(self, name: str, duration: float) -> None:
         self.set_detections([])
         self.duration = max(duration, 1.0)
-        self.set_status(f"Timeline of {name}")
+        self.set_status(name)
         self.plot.setLimits(xMin=-0.5, xMax=self.duration + 0.5, minXRange=1.0)
         self.plot.setXRange(0, self.duration, padding=0.01)
         self.playhead.setValue(0)
@@ -57,7 +58,7 @@ class Timeline(pg.PlotWidget):
         self._labels = []
         self.detections = list(detections)
         if name is not None:
-            self.set_status(f"Timeline of {name}: {len(detections)} command(s) found (scroll to zoom)")
+            self.set_status(f"{name}: {len(detections)} command(s) found (scroll to zoom)")
         if detections:
             self._bars = pg.BarGraphItem(
                 x0=[d.start for d in detections], x1=[d.end for d in detections], y0=0.05, height=0.45,

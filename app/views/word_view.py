@@ -17,7 +17,7 @@ class WordView(QWidget):
         super().__init__(parent)
         self.word = QLabel("—")
         font = QFont()
-        font.setPointSize(36)
+        font.setPointSize(30)
         font.setBold(True)
         self.word.setFont(font)
         self.word.setAlignment(Qt.AlignCenter)
@@ -27,6 +27,7 @@ class WordView(QWidget):
         self.confidence.setAlignment(Qt.AlignCenter)
         self.confidence.setWordWrap(True)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.word)
         layout.addWidget(self.confidence)
         self.detection: Detection | None = None
@@ -38,7 +39,9 @@ class WordView(QWidget):
     def set_labels(self, labels: list[str]) -> None:
         """The placeholder names the commands this model knows."""
         commands = [label for label in labels if label not in NON_COMMANDS]
-        self.placeholder = f"say a command: {', '.join(commands)}" if commands else "this model knows no commands"
+        self.placeholder = f"say {', '.join(commands[:-1])} or {commands[-1]}" if len(commands) > 1 else (
+            f"say {commands[0]}" if commands else "this model knows no commands"
+        )
         self.clear()
 
     def show_detection(self, detection: Detection) -> None:
