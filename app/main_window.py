@@ -24,14 +24,10 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QDockWidget,
-    QDoubleSpinBox,
     QFileDialog,
     QLabel,
     QMainWindow,
-    QPushButton,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +38,7 @@ from speechcmd.app.file_player import FilePlayer
 from speechcmd.app.file_source import LONG_RECORDING_SECONDS
 from speechcmd.app.model_loader import ModelLoader, model_name
 from speechcmd.app.recognition_worker import RecognitionWorker
+from speechcmd.app.views.controls import ControlBar, MessageBar
 from speechcmd.app.views.detection_history import DetectionHistory
 from speechcmd.app.views.gate_heatmaps import GateHeatmaps
 from speechcmd.app.views.level_meter import LevelMeter
@@ -55,8 +52,6 @@ from speechcmd.model.detection import DetectionPolicy
 
 REDRAW_MS = 33  # ~30 frames per second
 DEFAULT_SIZE = (1440, 900)
-ERROR_STYLE = "background: #7a1f1f; color: white; padding: 6px; font-weight: bold;"
-WARNING_STYLE = "background: #7a6a1f; color: white; padding: 6px;"
 
 
 def demo_clip() -> Path:
@@ -119,11 +114,7 @@ class MainWindow(QMainWindow):
     # ---- construction ---------------------------------------------------------------------------
 
     def _build_views(self) -> None:
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.setTextFormat(Qt.PlainText)  # file names are text, never markup
-        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.message.hide()
+        self.message = MessageBar()
         self.word_view = WordView()
         self.level_meter = LevelMeter()
         self.probability_bars = ProbabilityBars()
@@ -150,56 +141,18 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.fps_label)
 
     def _build_toolbar(self) -> None:
-        bar = QToolBar("Controls")
-        bar.setObjectName("controls")
+        bar = ControlBar(self)
         self.addToolBar(bar)
-        bar.addWidget(QLabel(" Microphone: "))
-        self.device_combo = QComboBox()
-        self.device_combo.setMinimumContentsLength(12)
-        self.device_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.device_combo.setToolTip("Input device; devices without 16 kHz are resampled, stereo is mixed down.")
-        bar.addWidget(self.device_combo)
-        refresh = QPushButton("Refresh")
-        refresh.setToolTip("Scan for microphones again (after plugging one in).")
-        refresh.clicked.connect(lambda: self.refresh_devices(rescan=True))
-        bar.addWidget(refresh)
-        self.listen_button = QPushButton("Listen")
-        self.listen_button.setCheckable(True)
-        self.listen_button.clicked.connect(self._listen_clicked)
-        bar.addWidget(self.listen_button)
-        open_file = QPushButton("Open audio…")
-        open_file.clicked.connect(self.open_file_dialog)
-        bar.addWidget(open_file)
-        self.demo_button = QPushButton("Play demo")
-        self.demo_button.setToolTip("Play a short synthesized recording of the ten commands (no microphone needed).")
-        self.demo_button.clicked.connect(self.play_demo)
-        bar.addWidget(self.demo_button)
-        bar.addSeparator()
-        bar.addWidget(QLabel(" Threshold: "))
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(0.05, 1.0)
-        self.threshold_spin.setSingleStep(0.05)
-        self.threshold_spin.setToolTip("Averaged probability a command needs to be reported.")
-        self.threshold_spin.valueChanged.connect(self._policy_changed)
-        bar.addWidget(self.threshold_spin)
-        bar.addWidget(QLabel(" Suppression: "))
-        self.suppression_spin = QDoubleSpinBox()
-        self.suppression_spin.setRange(0.0, 5.0)
-        self.suppression_spin.setSingleStep(0.1)
-        self.suppression_spin.setSuffix(" s")
-        self.suppression_spin.setToolTip("After a detection, stay quiet this long so one word is reported once.")
-        self.suppression_spin.valueChanged.connect(self._policy_changed)
-        bar.addWidget(self.suppression_spin)
-        bar.addSeparator()
-        bar.addWidget(QLabel(" Layer: "))
-        self.layer_combo = QComboBox()
-        self.layer_combo.setToolTip("Which recurrent layer's gates to show.")
-        self.layer_combo.currentIndexChanged.connect(self._layer_changed)
-        bar.addWidget(self.layer_combo)
-        bar.addSeparator()
-        self.model_label = QLabel(" Model: loading…")
-        self.model_label.setTextFormat(Qt.PlainText)
-        bar.addWidget(self.model_label)
+        self.device_combo, self.listen_button, self.layer_combo = bar.device_combo, bar.listen_button, bar.layer_combo
+        self.threshold_spin, self.suppression_spin, self.model_label = bar.threshold_spin, bar.suppression_spin, bar.model_label
+        self.controls = bar
+        bar.refresh_button.clicked.connect(lambda: self.refresh_devices(rescan=True))
+        bar.listen_button.clicked.connect(self._listen_clicked)
+        bar.open_button.clicked.connect(self.open_file_dialog)
+        bar.demo_button.clicked.connect(self.play_demo)
+        bar.threshold_spin.valueChanged.connect(self._policy_changed)
+        bar.suppression_spin.valueChanged.connect(self._policy_changed)
+        bar.layer_combo.currentIndexChanged.connect(self._layer_changed)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -295,16 +248,13 @@ class MainWindow(QMainWindow):
     # ---- messages -------------------------------------------------------------------------------
 
     def show_message(self, text: str, error: bool = True) -> None:
-        self.message.setText(text)
-        self.message.setStyleSheet(ERROR_STYLE if error else WARNING_STYLE)
-        self.message.show()
+        self.message.show_message(text, error)
 
     def has_message(self) -> bool:
         return bool(self.message.text())
 
     def clear_message(self) -> None:
-        self.message.clear()
-        self.message.hide()
+        self.message.clear_message()
 
     # ---- model ----------------------------------------------------------------------------------
 
@@ -381,10 +331,7 @@ class MainWindow(QMainWindow):
         self.layer_combo.setCurrentIndex(layer)
         self.layer_combo.blockSignals(False)
         self._layer_changed(layer)
-        for spin, value in ((self.threshold_spin, self.policy.threshold), (self.suppression_spin, self.policy.suppression_seconds)):
-            spin.blockSignals(True)
-            spin.setValue(value)
-            spin.blockSignals(False)
+        self.controls.show_values(self.policy.threshold, self.policy.suppression_seconds)
         self.probability_bars.set_threshold(self.policy.threshold)
         self._show_model_name()
         if self.has_message() and "model" in self.message.text():
