@@ -50,6 +50,7 @@ class FilePlayer(QObject):
         self.audible = False
         self._cancel = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.started.connect(self._now_playing)  # queued: runs on the GUI thread, like stop()
 
     def open(self, path: str | Path, model, policy, paced: bool = True) -> int:
         """Start the file's job; returns its token (signals carry it, so late news of an old file is ignored)."""
@@ -66,10 +67,13 @@ class FilePlayer(QObject):
     def stop(self) -> None:
         """Cancel the current job and silence the speaker (the worker's source is the window's to stop)."""
         self._cancel.set()
-        if self.audible:
-            audio_backend.stop_playback()
+        audio_backend.stop_playback()  # also when the job started the speaker but has not said so yet
         self.audible = False
         self.source = None
+
+    def _now_playing(self, token: int, source: FileSource, audible: bool) -> None:
+        if token == self.token and not self._cancel.is_set():
+            self.source, self.audible = source, audible
 
     def resume_audio(self) -> None:
         """After the sound system was restarted (a device re-scan stops every stream), play on from the play head."""
@@ -109,7 +113,6 @@ class FilePlayer(QObject):
             if audible:
                 audio_backend.stop_playback()
             return
-        self.source, self.audible = source, audible
         self._emit(self.started, token, source, audible)
         if not source.recording:
             return

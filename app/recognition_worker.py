@@ -78,15 +78,15 @@ class RecognitionWorker:
         """Recognize with `model` from now on; the current source starts over with it."""
         import torch
 
-        from speechcmd.model.streaming import StreamingRecognizer
-
         # One torch thread: on a small machine a second one fights the GUI and other processes for
         # the cores and makes each window ~10x slower. Set here for the calling thread (tests step
         # on it) and for threads started after (torch copies it to new threads).
         torch.set_num_threads(1)
-        recognizer = StreamingRecognizer(model, policy, hop_seconds=self.hop_seconds, with_gates=True)
         with self._control:
-            self.model, self.policy, self.recognizer = model, policy, recognizer
+            self.model, self.policy = model, policy
+        recognizer = self._new_recognizer()
+        with self._control:
+            self.recognizer = recognizer
             self._generation += 1
         self._clear_mailbox()  # the previous model's update must not be drawn with the new views
 
@@ -135,7 +135,9 @@ class RecognitionWorker:
 
         with self._control:
             model, policy = self.model, self.policy
-        return StreamingRecognizer(model, policy, hop_seconds=self.hop_seconds) if model is not None else None
+        if model is None:
+            return None
+        return StreamingRecognizer(model, policy, hop_seconds=self.hop_seconds, with_gates=True)
 
     def _clear_mailbox(self) -> None:
         with self._mailbox_lock:
