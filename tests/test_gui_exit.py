@@ -50,3 +50,16 @@ def test_closing_the_app_while_a_long_recording_is_scanned_exits_cleanly(tmp_pat
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "terminate called" not in result.stderr
+
+
+def test_screenshots_without_their_data_fail_and_leave_the_docs_pictures_alone(tmp_path):
+    from tests.conftest import ROOT
+
+    docs = sorted((ROOT / "docs").glob("*.png"))
+    before = {path: path.stat().st_mtime_ns for path in docs}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "screenshots.py"), str(tmp_path / "missing-clip.wav")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0 and "missing-clip.wav" in result.stderr
+    assert {path: path.stat().st_mtime_ns for path in docs} == before
