@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication
 from speechcmd.app import audio_backend, main_window
 from speechcmd.app.main_window import MainWindow
 from speechcmd.app.views.saturation_view import gate_saturation
+from speechcmd.model.audio import load_audio
 from speechcmd.model.checkpoint import bundled_model_path, load_model, save_checkpoint
 from speechcmd.model.detection import DetectionPolicy
 from speechcmd.model.inference import Classifier
@@ -726,3 +727,25 @@ def test_the_window_starts_from_the_operating_point_stored_with_the_model(make_w
     window = make_window(path)
     assert window.policy == DetectionPolicy(**stored) == window.worker.policy
     assert (window.threshold_spin.value(), window.suppression_spin.value()) == (0.8, 0.7)
+
+
+def test_a_detection_shows_at_once_and_its_row_grows_to_the_peak_confidence(make_window, tmp_path, tiny_model):
+    with torch.no_grad():
+        tiny_model.head.bias[LABELS_12.index("go")] = 3.0  # a model that leans to "go" (its average keeps rising after the crossing)
+    recording = write_wav(tmp_path / "go.wav", np.concatenate([np.zeros(16_000, np.float32), tone(300, 4.0) * 0.3]))
+    window = make_window(save_checkpoint(tmp_path / "go.pt", tiny_model))
+    window.threshold_spin.setValue(0.3)
+    window.open_file(recording, paced=False)
+    settle(lambda: window.worker.source is not None)
+    while window.worker.peek().pending is None:
+        window.worker.step()
+    window.redraw()
+    pending = window.word_view.detection
+    assert window.word_view.word.text() == "go" and window.history.rowCount() == 1  # before it is final
+    while window.worker.source is not None:
+        window.worker.step()
+    window.redraw()
+    final = window.worker.source is None and window.history.item(window.history.rowCount() - 1, 2).text()
+    scanned = Classifier(window.model, policy=window.policy).scan([load_audio(recording)])
+    assert window.history.words()[::-1] == [d.label for d in scanned]
+    assert final == f"{scanned[0].score:.0%}" and scanned[0].score > pending.score
