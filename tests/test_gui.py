@@ -745,7 +745,7 @@ def test_a_detection_shows_at_once_and_its_row_grows_to_the_peak_confidence(make
     while window.worker.source is not None:
         window.worker.step()
     window.redraw()
-    final = window.worker.source is None and window.history.item(window.history.rowCount() - 1, 2).text()
+    final = window.history.item(window.history.rowCount() - 1, 2).text()  # the oldest row: the first detection
     scanned = Classifier(window.model, policy=window.policy).scan([load_audio(recording)])
     assert window.history.words()[::-1] == [d.label for d in scanned]
     assert final == f"{scanned[0].score:.0%}" and scanned[0].score > pending.score
