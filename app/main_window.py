@@ -1,9 +1,14 @@
-"""The main window: assembles the views, the sources and the recognition worker; menus and settings.
+"""The main window: wires the views to the sources and the recognition worker; menus and settings.
 
 Data flow (after Friture): microphone callback or file -> `RecognitionWorker` thread ->
 mailbox -> `redraw`, which a ~30 Hz timer calls on the GUI thread to draw only the newest window.
+Nothing slow runs here: files are decoded, played and scanned by `FilePlayer`, models loaded and
+tried by `ModelLoader`, both on their own threads, and their news arrives as signals.
 Errors the user can fix (no microphone, a bad file or model) appear in the message bar at the top;
 the window keeps running and file mode keeps working.
+
+This module imports neither torch nor the network: the window appears in about a second and the
+model (with torch) loads behind it.
 """
 
 from __future__ import annotations
@@ -11,32 +16,29 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QDockWidget,
-    QDoubleSpinBox,
     QFileDialog,
     QLabel,
     QMainWindow,
-    QPushButton,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from speechcmd.app import audio_backend
 from speechcmd.app.audio_backend import AudioBackendError, InputDevice, MicrophoneSource
-from speechcmd.app.file_source import LONG_RECORDING_SECONDS, FileSource
+from speechcmd.app.file_player import FilePlayer
+from speechcmd.app.file_source import LONG_RECORDING_SECONDS
+from speechcmd.app.model_loader import ModelLoader, model_name
 from speechcmd.app.recognition_worker import RecognitionWorker
+from speechcmd.app.views.controls import ControlBar, MessageBar
 from speechcmd.app.views.detection_history import DetectionHistory
 from speechcmd.app.views.gate_heatmaps import GateHeatmaps
 from speechcmd.app.views.level_meter import LevelMeter
@@ -45,70 +47,63 @@ from speechcmd.app.views.probability_bars import ProbabilityBars
 from speechcmd.app.views.saturation_view import SaturationView
 from speechcmd.app.views.timeline import Timeline
 from speechcmd.app.views.word_view import WordView
-from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration
-from speechcmd.model.checkpoint import CheckpointError, load_model
+from speechcmd.model.audio import AUDIO_EXTENSIONS
 from speechcmd.model.detection import DetectionPolicy
-from speechcmd.model.inference import Classifier
 
 REDRAW_MS = 33  # ~30 frames per second
-DECODE_IN_BACKGROUND_SECONDS = 60.0  # longer files are decoded off the GUI thread
-ERROR_STYLE = "background: #7a1f1f; color: white; padding: 6px; font-weight: bold;"
-WARNING_STYLE = "background: #7a6a1f; color: white; padding: 6px;"
+DEFAULT_SIZE = (1440, 900)
 
 
-class _BackgroundResult(QObject):
-    """Carries a background job's (token, result) from its thread to the GUI thread."""
+def demo_clip() -> Path:
+    """The recording shipped to try the app without a microphone (see resources/demo/README.md)."""
+    from importlib import resources
 
-    done = Signal(int, object)
+    return Path(str(resources.files("speechcmd.resources") / "demo" / "commands.flac"))
 
 
-def remembered_policy(settings: QSettings) -> DetectionPolicy:
-    """The detection policy with the threshold and suppression last set in the window."""
+def setting_int(settings: QSettings, key: str, default: int) -> int:
     try:
-        return DetectionPolicy(
-            threshold=float(settings.value("detection/threshold", DetectionPolicy.threshold)),
-            suppression_seconds=float(settings.value("detection/suppression", DetectionPolicy.suppression_seconds)),
-        )
+        return int(settings.value(key, default))
     except (TypeError, ValueError):  # a hand-edited or damaged settings file
-        return DetectionPolicy()
+        return default
 
 
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings, model_path: str | None = None, start_worker: bool = True):
         super().__init__()
-        # One thread for the model: on a small machine a second torch thread fights the GUI and
-        # other processes for the cores and makes each window ~10x slower, not faster.
-        torch.set_num_threads(1)
         self.settings = settings
+        # A model is never remembered between runs: a plain start always uses the bundled model,
+        # so an experiment cannot silently come back. Older versions stored one; forget it.
+        settings.remove("model/path")
+        settings.remove("detection")  # likewise a threshold: the window starts at the model's operating point
         self.model = None
+        self.model_source = ""  # the name of the loaded model, as shown
         self.source_name: str | None = None
         self.last_update = None
         self.frames_drawn = 0  # redraws that showed a new window (the figure bench/gui_fps.py reports)
         self.updates_skipped = 0  # windows scored but replaced by a newer one before they were drawn
         self._fps_since, self._fps_frames = time.monotonic(), 0
-        self.playing_audibly = False
         self.worker = RecognitionWorker()
-        self.policy = remembered_policy(settings)
-        self._scan_token = 0
-        self._scan_results = _BackgroundResult(self)
-        self._scan_results.done.connect(self._scan_finished)
-        self._load_token = 0
-        self._load_results = _BackgroundResult(self)
-        self._load_results.done.connect(self._file_loaded)
+        self.policy = DetectionPolicy()
+        self.player = FilePlayer(self.worker, self)
+        self.player.started.connect(self._file_started)
+        self.player.scanned.connect(self._file_scanned)
+        self.player.failed.connect(self._file_failed)
+        self.loader = ModelLoader(self)
+        self.loader.loaded.connect(self._model_loaded)
+        self.loader.failed.connect(self._model_failed)
+        self._deferred_file = None  # (path, paced) opened once the model loading now is ready
+        self._fallback_reason: str | None = None  # why a start-up model was replaced by the bundled one
         self.setWindowTitle("speechcmd: spoken commands and the LSTM's gates")
         self.setAcceptDrops(True)
         self._build_views()
         self._build_toolbar()
         self._build_menus()
         self._build_docks()
-        self.resize(1440, 900)
+        self._fit_to_screen()
         self._restore_layout()
         self.refresh_devices()
-        remembered = settings.value("model/path") or None
-        if model_path is not None:
-            self.load_model(model_path)
-        elif not (remembered and Path(remembered).is_file() and self.load_model(remembered)):
-            self.load_model(None, remember=False)  # the bundled model
+        self.load_model(model_path, fallback=model_path is not None)
         self.redraw_timer = QTimer(self)
         self.redraw_timer.setInterval(REDRAW_MS)
         self.redraw_timer.timeout.connect(self.redraw)
@@ -119,20 +114,18 @@ class MainWindow(QMainWindow):
     # ---- construction ---------------------------------------------------------------------------
 
     def _build_views(self) -> None:
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.message.hide()
+        self.message = MessageBar()
         self.word_view = WordView()
         self.level_meter = LevelMeter()
         self.probability_bars = ProbabilityBars()
-        self.probability_bars.set_threshold(self.policy.threshold)
         self.history = DetectionHistory()
         self.mfcc_view = MfccView()
         self.gate_heatmaps = GateHeatmaps()
         self.saturation_view = SaturationView()
         self.timeline = Timeline()
-        self.gates_title = QLabel()
+        self.gates_title = QLabel("Loading the model…")
+        self.gates_title.setTextFormat(Qt.PlainText)
+        self.gates_title.setWordWrap(True)
         self.gates_title.setStyleSheet("font-weight: bold; padding: 2px;")
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -142,64 +135,34 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.gate_heatmaps, 1)
         self.setCentralWidget(central)
         self.fps_label = QLabel()
-        self.model_label = QLabel()
         self.source_label = QLabel("idle")
+        self.source_label.setTextFormat(Qt.PlainText)
         self.statusBar().addWidget(self.source_label, 1)
-        self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.fps_label)
 
     def _build_toolbar(self) -> None:
-        bar = QToolBar("Controls")
-        bar.setObjectName("controls")
+        bar = ControlBar(self)
         self.addToolBar(bar)
-        bar.addWidget(QLabel(" Microphone: "))
-        self.device_combo = QComboBox()
-        self.device_combo.setMinimumContentsLength(24)
-        self.device_combo.setToolTip("Input device; devices without 16 kHz are resampled, stereo is mixed down.")
-        bar.addWidget(self.device_combo)
-        refresh = QPushButton("Refresh")
-        refresh.setToolTip("Scan for microphones again (after plugging one in).")
-        refresh.clicked.connect(lambda: self.refresh_devices(rescan=True))
-        bar.addWidget(refresh)
-        self.listen_button = QPushButton("Listen")
-        self.listen_button.setCheckable(True)
-        self.listen_button.clicked.connect(self._listen_clicked)
-        bar.addWidget(self.listen_button)
-        open_file = QPushButton("Open audio…")
-        open_file.clicked.connect(self.open_file_dialog)
-        bar.addWidget(open_file)
-        bar.addSeparator()
-        bar.addWidget(QLabel(" Threshold: "))
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(0.05, 1.0)
-        self.threshold_spin.setSingleStep(0.05)
-        self.threshold_spin.setValue(self.policy.threshold)
-        self.threshold_spin.setToolTip("Averaged probability a command needs to be reported.")
-        self.threshold_spin.valueChanged.connect(self._policy_changed)
-        bar.addWidget(self.threshold_spin)
-        bar.addWidget(QLabel(" Suppression: "))
-        self.suppression_spin = QDoubleSpinBox()
-        self.suppression_spin.setRange(0.0, 5.0)
-        self.suppression_spin.setSingleStep(0.1)
-        self.suppression_spin.setSuffix(" s")
-        self.suppression_spin.setValue(self.policy.suppression_seconds)
-        self.suppression_spin.setToolTip("After a detection, stay quiet this long so one word is reported once.")
-        self.suppression_spin.valueChanged.connect(self._policy_changed)
-        bar.addWidget(self.suppression_spin)
-        bar.addSeparator()
-        bar.addWidget(QLabel(" Layer: "))
-        self.layer_combo = QComboBox()
-        self.layer_combo.setToolTip("Which recurrent layer's gates to show.")
-        self.layer_combo.currentIndexChanged.connect(self._layer_changed)
-        bar.addWidget(self.layer_combo)
+        self.device_combo, self.listen_button, self.layer_combo = bar.device_combo, bar.listen_button, bar.layer_combo
+        self.threshold_spin, self.suppression_spin, self.model_label = bar.threshold_spin, bar.suppression_spin, bar.model_label
+        self.controls = bar
+        bar.refresh_button.clicked.connect(lambda: self.refresh_devices(rescan=True))
+        bar.listen_button.clicked.connect(self._listen_clicked)
+        bar.open_button.clicked.connect(self.open_file_dialog)
+        bar.demo_button.clicked.connect(self.play_demo)
+        bar.threshold_spin.valueChanged.connect(self._policy_changed)
+        bar.suppression_spin.valueChanged.connect(self._policy_changed)
+        bar.layer_combo.currentIndexChanged.connect(self._layer_changed)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         open_audio = QAction("Open &audio…", self, shortcut=QKeySequence.Open, triggered=self.open_file_dialog)
+        demo = QAction("Play &demo recording", self, shortcut="Ctrl+D", triggered=self.play_demo)
         open_model = QAction("Open &model…", self, shortcut="Ctrl+M", triggered=self.open_model_dialog)
+        bundled = QAction("Use &bundled model", self, triggered=self.use_bundled_model)
         stop = QAction("&Stop listening or playing", self, shortcut="Esc", triggered=self.stop)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.Quit, triggered=self.close)
-        for action in (open_audio, open_model, stop):
+        for action in (open_audio, demo, open_model, bundled, stop):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
@@ -226,9 +189,17 @@ class MainWindow(QMainWindow):
         self._dock("Detection history", "history", self.history, left)
         mfcc = self._dock("MFCC", "mfcc", self.mfcc_view, bottom)
         saturation = self._dock("Gate saturation", "saturation", self.saturation_view, bottom)
+        timeline = self._dock("Timeline", "timeline", self.timeline, bottom)
         self.splitDockWidget(mfcc, saturation, Qt.Horizontal)
-        self._dock("Timeline", "timeline", self.timeline, bottom)
+        self.splitDockWidget(saturation, timeline, Qt.Horizontal)
         self._docks_sized = False
+
+    def _fit_to_screen(self) -> None:
+        """Open at the default size, or smaller on a small screen (a 1366 x 768 laptop)."""
+        screen = self.screen().availableGeometry()
+        width, height = min(DEFAULT_SIZE[0], screen.width()), min(DEFAULT_SIZE[1], screen.height())
+        self.resize(width, height)
+        self.move(screen.left() + (screen.width() - width) // 2, screen.top() + (screen.height() - height) // 2)
 
     # ---- settings -------------------------------------------------------------------------------
 
@@ -236,25 +207,29 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._docks_sized and self.settings.value("window/state") is None:
             # Default proportions; only possible once the window has its size.
-            self.resizeDocks([self.findChild(QDockWidget, "recognized")], [400], Qt.Horizontal)
-            self.resizeDocks([self.findChild(QDockWidget, "mfcc")], [250], Qt.Vertical)
+            width = self.width()
+            self.resizeDocks([self.findChild(QDockWidget, "recognized")], [max(360, width // 4)], Qt.Horizontal)
+            self.resizeDocks([self.findChild(QDockWidget, "mfcc")], [max(150, self.height() // 4)], Qt.Vertical)
+            bottom = [self.findChild(QDockWidget, name) for name in ("mfcc", "saturation", "timeline")]
+            self.resizeDocks(bottom, [width // 3, width // 3, width // 3], Qt.Horizontal)
             docks = [self.findChild(QDockWidget, name) for name in ("recognized", "probabilities", "history")]
-            self.resizeDocks(docks, [170, 300, 150], Qt.Vertical)
+            self.resizeDocks(docks, [175, 240, 125], Qt.Vertical)
         self._docks_sized = True
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
+        try:
+            if geometry is not None:
+                self.restoreGeometry(geometry)
+            if state is not None:
+                self.restoreState(state)
+        except TypeError:  # a hand-edited settings file holds text where Qt saved bytes
+            pass
 
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
-        self.settings.setValue("detection/threshold", self.policy.threshold)
-        self.settings.setValue("detection/suppression", self.policy.suppression_seconds)
         device = self.device_combo.currentData()
         if device is not None:
             self.settings.setValue("input/device", device.name)
@@ -263,61 +238,112 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.save_settings()
         self.redraw_timer.stop()
+        # Join every background job before Qt and Python tear down (a thread still in torch at
+        # exit aborted the process: "terminate called without an active exception").
+        self.player.shutdown()
+        self.loader.shutdown()
         self.worker.shutdown()
-        audio_backend.stop_playback()
         super().closeEvent(event)
 
     # ---- messages -------------------------------------------------------------------------------
 
     def show_message(self, text: str, error: bool = True) -> None:
-        self.message.setText(text)
-        self.message.setStyleSheet(ERROR_STYLE if error else WARNING_STYLE)
-        self.message.show()
+        self.message.show_message(text, error)
 
     def has_message(self) -> bool:
         return bool(self.message.text())
 
     def clear_message(self) -> None:
-        self.message.clear()
-        self.message.hide()
+        self.message.clear_message()
 
     # ---- model ----------------------------------------------------------------------------------
 
-    def load_model(self, path: str | None, remember: bool = True) -> bool:
-        """Load a checkpoint (None: the bundled one); on failure say why and keep the current model."""
-        keep = " The current model stays loaded." if self.model is not None else " Use File > Open model… to load one."
-        try:
-            model = load_model(path)
-        except CheckpointError as error:
-            self.show_message(f"{error}{keep}")
-            return False
-        self.model = model
-        config = model.config
-        self.worker.set_model(model, self.policy)
-        window = config.features.window_seconds
-        self.probability_bars.set_labels(model.labels)
-        self.gate_heatmaps.set_model(model.gate_names, config.hidden_size, window, config.cell)
-        self.saturation_view.set_model(model.gate_names, config.hidden_size)
-        self.mfcc_view.set_window(window, config.features.n_mfcc)
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems([f"{i + 1} of {config.num_layers}" for i in range(config.num_layers)])
-        layer = min(int(self.settings.value("view/layer", 0)), config.num_layers - 1)
-        self.layer_combo.setCurrentIndex(layer)
-        self.layer_combo.blockSignals(False)
-        self._layer_changed(layer)
-        name = Path(model.metadata.get("path", "model")).name
-        self.model_label.setText(f"model: {name} ({config.cell.upper()}, {config.num_layers}×{config.hidden_size}, {len(model.labels)} classes)")
-        if remember and path is not None:
-            self.settings.setValue("model/path", str(Path(path).resolve()))
-        if self.has_message() and "model" in self.message.text():
-            self.clear_message()
-        return True
+    def load_model(self, path: str | None, fallback: bool = False) -> None:
+        """Load a checkpoint (None: the bundled one) off the GUI thread; it is used once it has
+        loaded and run. On failure the message says why and the current model stays; with
+        `fallback` (a model named at start-up), the bundled model is loaded instead."""
+        self._loading = (path, fallback)  # until its answer arrives (the thread may be done before)
+        self.model_label.setText(f" Model: loading {model_name(path)}…")
+        self.loader.load(path)
+
+    def use_bundled_model(self) -> None:
+        self.load_model(None)
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", "", "speechcmd models (*.pt);;All files (*)")
         if path:
             self.load_model(path)
+
+    def _model_loaded(self, token: int, model, name: str) -> None:
+        if token != self.loader.token:
+            return  # another model was asked for meanwhile
+        self._loading = None
+        self.use_model(model, name)
+        if self._deferred_file is not None:
+            path, paced = self._deferred_file
+            self._deferred_file = None
+            self.open_file(path, paced)
+        if self._fallback_reason:  # after opening the file, which clears older messages
+            self.show_message(self._fallback_reason)
+            self._fallback_reason = None
+
+    def _model_failed(self, token: int, reason: str) -> None:
+        if token != self.loader.token:
+            return
+        path, fallback = self._loading
+        self._loading = None
+        if fallback and path is not None:
+            self._fallback_reason = f"{reason} Using the bundled model instead."
+            self.load_model(None)
+            return
+        if self.model is not None:
+            self.show_message(f"{reason} The current model ({self.model_source}) stays loaded.")
+            self._show_model_name()
+        else:
+            self.show_message(f"{reason} Use File > Open model… to load another.")
+            self.model_label.setText(" Model: none")
+            self._deferred_file = None
+
+    def use_model(self, model, source: str) -> None:
+        """Recognize with `model` (already loaded) from now on, and show `source` as its name.
+
+        The views are rebuilt for its labels, gates and layers; the update drawn for the previous
+        model is dropped, and what is playing starts over with the new model. Used by File > Open
+        model and by anything that trains or edits a model in the running app."""
+        # The operating point stored with the model, as `speechcmd classify` uses it: the window
+        # starts from it (and returns to it on a switch), so both find the same words.
+        self.policy = DetectionPolicy.for_model(model)
+        self.model, self.model_source = model, source
+        self.last_update = None
+        self.worker.set_model(model, self.policy)
+        config = model.config
+        features = config.features
+        self.probability_bars.set_labels(model.labels)
+        self.word_view.set_labels(model.labels)
+        self.gate_heatmaps.set_model(model.gate_names, config.hidden_size, features, config.cell)
+        self.saturation_view.set_model(model.gate_names, config.hidden_size)
+        self.mfcc_view.set_features(features)
+        self.history.setRowCount(0)
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        self.layer_combo.addItems([f"{i + 1} of {config.num_layers}" for i in range(config.num_layers)])
+        layer = max(0, min(setting_int(self.settings, "view/layer", 0), config.num_layers - 1))
+        self.layer_combo.setCurrentIndex(layer)
+        self.layer_combo.blockSignals(False)
+        self._layer_changed(layer)
+        self.controls.show_values(self.policy.threshold, self.policy.suppression_seconds)
+        self.probability_bars.set_threshold(self.policy.threshold)
+        self._show_model_name()
+        if self.has_message() and "model" in self.message.text():
+            self.clear_message()
+
+    def _show_model_name(self) -> None:
+        config = self.model.config
+        self.model_label.setText(f" Model: {self.model_source}")
+        self.model_label.setToolTip(
+            f"{self.model_source}: {config.cell.upper()}, {config.num_layers} layer(s) of {config.hidden_size} units, "
+            f"{len(self.model.labels)} classes. File > Open model… or File > Use bundled model to change it."
+        )
 
     def _layer_changed(self, layer: int) -> None:
         if layer < 0 or self.model is None:
@@ -326,7 +352,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("view/layer", layer)
         cell = self.model.config.cell.upper()
         self.gates_title.setText(
-            f"{cell} gates of layer {layer + 1}, current 1 s window (units × time; colour scales fixed: gates 0..1, tanh values -1..1)"
+            f"{cell} gates of layer {layer + 1} for the newest 1 s window, computed from a fresh state "
+            "(units × MFCC frames; fixed colour scales: gates 0..1, tanh values -1..1)"
         )
         if self.last_update is not None:
             self._draw_update(self.last_update)
@@ -349,6 +376,8 @@ class MainWindow(QMainWindow):
         except AudioBackendError as error:
             devices = []
             self.show_message(str(error))
+        if rescan:
+            self.player.resume_audio()  # the restart also silenced the file being played
         remembered = self.settings.value("input/device")
         for device in devices:
             self.device_combo.addItem(str(device), device)
@@ -358,7 +387,8 @@ class MainWindow(QMainWindow):
             self.device_combo.addItem("(no microphone found)", None)
             if not self.has_message():
                 self.show_message(
-                    "No microphone found; plug one in and press Refresh, or open an audio file (File > Open audio…).",
+                    "No microphone found; plug one in and press Refresh, or open an audio file "
+                    "(File > Open audio…) or press Play demo.",
                     error=False,
                 )
         elif rescan and self.has_message() and "microphone" in self.message.text().lower():
@@ -377,16 +407,18 @@ class MainWindow(QMainWindow):
             self.show_message("No microphone selected; plug one in and press Refresh, or open an audio file.")
             self.listen_button.setChecked(False)
             return False
-        audio_backend.stop_playback()
+        if not self._ready_for_a_source():
+            self.listen_button.setChecked(False)
+            return False
+        self.player.stop()
         try:
             source = MicrophoneSource(device)
         except AudioBackendError as error:
             self.show_message(str(error))
             self.listen_button.setChecked(False)
             return False
-        if not self._start_source(source, f"listening to {device.name}"):
-            self.listen_button.setChecked(False)
-            return False
+        self.worker.set_source(source)
+        self._source_changed(source.name, f"listening to {device.name}")
         self.listen_button.setChecked(True)
         self.listen_button.setText("Stop")
         self.settings.setValue("input/device", device.name)
@@ -395,54 +427,40 @@ class MainWindow(QMainWindow):
     def open_file(self, path: str | Path, paced: bool = True) -> bool:
         """Play a file through the recognizer (audibly when there is an output device).
 
-        A long recording is decoded on a thread, so the window never freezes on an hour of audio;
-        it starts playing when decoded (False is returned only for errors known at once)."""
-        audio_backend.stop_playback()
-        self._load_token += 1
-        try:
-            decode_in_background = audio_duration(path) > DECODE_IN_BACKGROUND_SECONDS
-            if not decode_in_background:
-                return self._play(FileSource.from_path(path, paced=paced), paced)
-        except AudioError as error:
-            self.show_message(str(error))
+        Decoding, playing and scanning happen on the file player's thread; this returns at once
+        (False only when there is no model to play it with) and errors arrive as messages."""
+        if self.model is None and self._loading is not None:
+            self._deferred_file = (path, paced)  # the start-up model is still loading
+            self.source_label.setText(f"{Path(path).name} plays once the model has loaded…")
+            return True
+        if not self._ready_for_a_source():
             return False
-        token, results = self._load_token, self._load_results
-        self.source_label.setText(f"decoding {Path(path).name}…")
-
-        def decode():
-            try:
-                result = FileSource.from_path(path, paced=paced)
-            except AudioError as error:
-                result = error
-            try:
-                results.done.emit(token, result)
-            except RuntimeError:
-                pass  # the window was closed while decoding
-
-        threading.Thread(target=decode, name="file-decode", daemon=True).start()
+        self.worker.set_source(None)
+        self.player.open(path, self.model, self.policy, paced)
+        self._source_changed(Path(path).name, f"decoding {Path(path).name}…")
         return True
 
-    def _file_loaded(self, token: int, result) -> None:
-        if token != self._load_token:
-            return  # another file was opened meanwhile
-        if isinstance(result, AudioError):
-            self.show_message(str(result))
-        else:
-            self._play(result, result.paced)
+    def play_demo(self) -> None:
+        self.open_file(demo_clip())
 
-    def _play(self, source: FileSource, paced: bool) -> bool:
-        source.restart()
-        if not self._start_source(source, f"playing {source.name}"):
-            return False
-        self.playing_audibly = paced and audio_backend.play(source.samples)
-        if paced and not self.playing_audibly:
-            self.source_label.setText(f"playing {source.name} silently (no audio output device)")
+    def _file_started(self, token: int, source, audible: bool) -> None:
+        if token != self.player.token:
+            return
+        self.source_label.setText(f"playing {source.name}" + ("" if audible or not source.paced else " silently (no audio output device)"))
         self.timeline.set_recording(source.name, source.duration)
-        if source.duration >= LONG_RECORDING_SECONDS:
-            self._scan(source)
+        if source.recording:
+            self.timeline.set_status(f"{source.name}: scanning…")
         else:
-            self.timeline.plot.setTitle(f"Timeline: {source.name} is a short clip (files over {LONG_RECORDING_SECONDS:g} s are scanned)", size="9pt")
-        return True
+            self.timeline.set_status(f"short clip: no timeline (files of {LONG_RECORDING_SECONDS:g} s or more)")
+
+    def _file_scanned(self, token: int, detections) -> None:
+        if token == self.player.token:
+            self.timeline.set_detections(detections, self.source_name)
+
+    def _file_failed(self, token: int, reason: str) -> None:
+        if token == self.player.token:
+            self.show_message(reason)
+            self.source_label.setText("idle")
 
     def open_file_dialog(self) -> None:
         patterns = " ".join(f"*{ext}" for ext in AUDIO_EXTENSIONS)
@@ -451,19 +469,20 @@ class MainWindow(QMainWindow):
             self.open_file(path)
 
     def stop(self) -> None:
+        self.player.stop()
         self.worker.set_source(None)
-        audio_backend.stop_playback()
         self.listen_button.setChecked(False)
         self.listen_button.setText("Listen")
         self.source_label.setText("idle")
 
-    def _start_source(self, source, description: str) -> bool:
+    def _ready_for_a_source(self) -> bool:
         if self.model is None:
-            source.close()
             self.show_message("No model loaded; use File > Open model… first.")
             return False
-        self.worker.set_source(source)
-        self.source_name = source.name
+        return True
+
+    def _source_changed(self, name: str, description: str) -> None:
+        self.source_name = name
         self.word_view.clear()
         self.history.setRowCount(0)
         self.listen_button.setChecked(False)
@@ -471,28 +490,6 @@ class MainWindow(QMainWindow):
         self.source_label.setText(description)
         if self.has_message():
             self.clear_message()
-        return True
-
-    def _scan(self, source: FileSource) -> None:
-        """Scan a whole recording for the timeline, on a thread (the same policy as `classify`)."""
-        self._scan_token += 1
-        token, model, policy, samples = self._scan_token, self.model, self.policy, source.samples
-        self.timeline.plot.setTitle(f"Timeline of {source.name}: scanning…", size="9pt")
-
-        def scan():
-            detections = Classifier(model, policy=policy).scan([samples])
-            try:
-                results.done.emit(token, detections)
-            except RuntimeError:
-                pass  # the window was closed while scanning
-
-        results = self._scan_results
-
-        threading.Thread(target=scan, name="timeline-scan", daemon=True).start()
-
-    def _scan_finished(self, token: int, detections) -> None:
-        if token == self._scan_token:
-            self.timeline.set_detections(detections, self.source_name)
 
     # ---- drag and drop --------------------------------------------------------------------------
 
@@ -528,7 +525,10 @@ class MainWindow(QMainWindow):
         for detection in snapshot.detections:
             self.history.add(detection)
             self.word_view.show_detection(detection)
-        if snapshot.update is not None:
+        if snapshot.pending is not None:  # shown at once; its row's confidence grows to the peak
+            self.history.add(snapshot.pending)
+            self.word_view.show_detection(snapshot.pending)
+        if snapshot.update is not None and self.model is not None:
             self.last_update = snapshot.update
             self._draw_update(snapshot.update)
             self.frames_drawn += 1
@@ -576,6 +576,7 @@ def run_app(model_path: str | None = None, files: list[str] | tuple = ()) -> int
     if problem:
         print(f"speechcmd gui: {problem}", file=sys.stderr)
         return 2
+    print("speechcmd gui: starting…", file=sys.stderr, flush=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("speechcmd")
     app.setOrganizationName("speechcmd")

@@ -1,16 +1,24 @@
 """Detection policy: a stream of per-window label probabilities -> spoken-command detections.
 
-After TensorFlow's speech_commands `RecognizeCommands`: average the probabilities of the windows
-in the last `average_seconds`, report the top label when its average reaches `threshold`, and
-stay quiet for `suppression_seconds` after a detection so that one word, seen by many
-overlapping windows, is reported once. `silence` and `unknown` are never reported.
-Both `speechcmd classify` (long recordings) and the GUI (live audio) use this one class.
+After TensorFlow's speech_commands `RecognizeCommands`: score a 1 s window every `hop_seconds`,
+average the probabilities of the windows in the last `average_seconds`, report the top label when
+its average reaches `threshold`, and stay quiet for `suppression_seconds` after a detection so that
+one word, seen by many overlapping windows, is reported once. `silence` and `unknown` are never
+reported. Both `speechcmd classify` (long recordings) and the GUI (live audio and files) use this
+one class with the same policy, so they find the same words at the same times in the same audio.
+
+A detection's confidence (`Detection.score`) is the PEAK of the detected word's averaged
+probability over its detection: from the window where the average first reached the threshold
+until the suppression time after it. The value at the crossing would say little, since it is
+always just above the threshold. A detection is therefore final only once its suppression time
+has passed (or the audio ended); `CommandRecognizer.pending` is the one under way, for a live
+display that wants the word at once.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -23,12 +31,18 @@ class DetectionPolicy:
     threshold: float = 0.6
     suppression_seconds: float = 1.0
     minimum_windows: int = 3  # fewer windows than this in the average window: no decision yet
+    hop_seconds: float = 0.1  # one window ends every hop; the averaging counts windows at this rate
 
     def __post_init__(self):
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be between 0 and 1, not {self.threshold}.")
         if self.average_seconds < 0 or self.suppression_seconds < 0 or self.minimum_windows < 1:
             raise ValueError("average_seconds and suppression_seconds must be >= 0, minimum_windows >= 1.")
+        if not 0.001 <= self.hop_seconds <= 10.0:
+            raise ValueError(f"hop_seconds must be between 0.001 and 10, not {self.hop_seconds}.")
+
+    def hop_samples(self, sample_rate: int) -> int:
+        return max(1, round(self.hop_seconds * sample_rate))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,14 +66,14 @@ class Detection:
     start: float  # seconds, start of the 1 s window in which the word was recognized
     end: float  # seconds, end of that window
     label: str
-    score: float  # averaged probability
+    score: float  # peak averaged probability of `label` during the detection (see the module docstring)
 
     def to_dict(self) -> dict:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
 class CommandRecognizer:
-    """Feed it (window end time, probabilities) in time order; it returns detections."""
+    """Feed it (window end time, probabilities) in time order; it returns finished detections."""
 
     def __init__(self, labels: list[str], policy: DetectionPolicy = DetectionPolicy(), window_seconds: float = 1.0):
         self.labels = list(labels)
@@ -70,7 +84,7 @@ class CommandRecognizer:
 
     def reset(self) -> None:
         self._recent: deque[tuple[float, np.ndarray]] = deque()
-        self._last_detection_time = -np.inf
+        self.pending: Detection | None = None  # the detection under way, its score the peak so far
 
     def averaged(self) -> np.ndarray | None:
         """The current averaged probabilities, or None before any window arrived."""
@@ -79,20 +93,31 @@ class CommandRecognizer:
         return np.mean([probs for _, probs in self._recent], axis=0)
 
     def process(self, time: float, probabilities: np.ndarray) -> Detection | None:
+        """Take one window; return the detection that this window finished, if any."""
         probabilities = np.asarray(probabilities, dtype=np.float64)
         if self._recent and time < self._recent[-1][0]:
             raise ValueError(f"windows must arrive in time order ({time} came after {self._recent[-1][0]}).")
         self._recent.append((time, probabilities))
         while self._recent and self._recent[0][0] < time - self.policy.average_seconds:
             self._recent.popleft()
-        if len(self._recent) < self.policy.minimum_windows:
-            return None
-        average = self.averaged()
-        top = int(np.argmax(average))
-        score = float(average[top])
-        if not self._reportable[top] or score < self.policy.threshold:
-            return None
-        if time - self._last_detection_time < self.policy.suppression_seconds:
-            return None
-        self._last_detection_time = time
-        return Detection(start=max(0.0, time - self.window_seconds), end=time, label=self.labels[top], score=score)
+        average = self.averaged() if len(self._recent) >= self.policy.minimum_windows else None
+        finished = None
+        if self.pending is not None:
+            if time - self.pending.end < self.policy.suppression_seconds:
+                if average is not None:
+                    peak = float(average[self.labels.index(self.pending.label)])
+                    if peak > self.pending.score:
+                        self.pending = replace(self.pending, score=peak)
+                return None
+            finished, self.pending = self.pending, None
+        if average is not None:
+            top = int(np.argmax(average))
+            score = float(average[top])
+            if self._reportable[top] and score >= self.policy.threshold:
+                self.pending = Detection(max(0.0, time - self.window_seconds), time, self.labels[top], score)
+        return finished
+
+    def finish(self) -> Detection | None:
+        """The audio ended: the detection under way, if any, is final."""
+        finished, self.pending = self.pending, None
+        return finished

@@ -1,8 +1,10 @@
 """Offline recognition: clips and recordings -> labels and detections, batched through the model.
 
 A clip about one window long (up to `LONG_RECORDING_SECONDS`) is classified as one window;
-anything longer is scanned with a sliding window every `hop_seconds` and the window scores are
-turned into detections by the same `CommandRecognizer` the GUI uses.
+anything longer is scanned with a sliding window every `policy.hop_seconds` and the window scores
+are turned into detections by the same `CommandRecognizer` the GUI uses, with the same policy
+(`DetectionPolicy.for_model`), so the window and `classify` report the same detections in the same
+audio. A detection's "score" is its peak averaged probability (see `model.detection`).
 """
 
 from __future__ import annotations
@@ -68,7 +70,6 @@ class Classifier:
         device: str | torch.device = "cpu",
         batch_size: int = 128,
         policy: DetectionPolicy = DetectionPolicy(),
-        hop_seconds: float = 0.1,
     ):
         self.model = model.to(device).eval()
         self.device = torch.device(device)
@@ -77,7 +78,10 @@ class Classifier:
         features = model.config.features
         self.sample_rate = features.sample_rate
         self.window_samples = features.window_samples
-        self.hop_samples = round(hop_seconds * self.sample_rate)
+
+    @property
+    def hop_samples(self) -> int:
+        return self.policy.hop_samples(self.sample_rate)
 
     @property
     def labels(self) -> list[str]:
@@ -119,6 +123,8 @@ class Classifier:
                 flush()
         if windows:
             flush()
+        if (last := recognizer.finish()) is not None:
+            detections.append(last)
         return detections
 
     def classify_files(self, paths: Iterable[Path], top_k: int = 3) -> Iterator[dict]:

@@ -16,8 +16,13 @@ def probs(label, p=0.9):
 
 
 def feed(recognizer, sequence, hop=0.1):
-    """sequence: labels per window; returns detections."""
-    return [d for k, label in enumerate(sequence) if (d := recognizer.process(1.0 + k * hop, probs(label)))]
+    """sequence: labels (or (label, p)) per window, then the end of the audio; returns detections."""
+    detections = []
+    for k, item in enumerate(sequence):
+        label, p = item if isinstance(item, tuple) else (item, 0.9)
+        detections.append(recognizer.process(1.0 + k * hop, probs(label, p)))
+    detections.append(recognizer.finish())
+    return [d for d in detections if d is not None]
 
 
 def test_a_word_seen_by_many_overlapping_windows_is_reported_once():
@@ -51,6 +56,22 @@ def test_a_single_confident_window_is_averaged_away():
     assert feed(CommandRecognizer(LABELS), sequence) == []
 
 
+def test_confidence_is_the_peak_of_the_average_not_its_value_at_the_threshold_crossing():
+    rising = [("yes", p) for p in (0.5, 0.6, 0.7, 0.8, 0.95, 0.99, 0.99, 0.99)] + ["_silence_"] * 12
+    [detection] = feed(CommandRecognizer(LABELS), rising)
+    assert detection.end == pytest.approx(1.2)  # when the average of 0.5, 0.6, 0.7 first reached 0.6
+    assert detection.score == pytest.approx(np.mean([0.8, 0.95, 0.99, 0.99, 0.99]))  # the highest average
+    assert detection.score > 0.9
+
+
+def test_a_detection_is_pending_at_once_and_final_after_its_suppression_time():
+    recognizer = CommandRecognizer(LABELS, DetectionPolicy(suppression_seconds=0.5))
+    results = [recognizer.process(1.0 + k * 0.1, probs("yes")) for k in range(3)]
+    assert results == [None] * 3 and recognizer.pending.label == "yes"  # shown live, still growing
+    results = [recognizer.process(1.3 + k * 0.1, probs("_silence_")) for k in range(5)]
+    assert [d.label for d in results if d] == ["yes"] and recognizer.pending is None
+
+
 def test_windows_out_of_order_are_a_programming_error():
     recognizer = CommandRecognizer(LABELS)
     recognizer.process(2.0, probs("yes"))
@@ -58,9 +79,10 @@ def test_windows_out_of_order_are_a_programming_error():
         recognizer.process(1.0, probs("yes"))
 
 
-def test_bad_policy_settings_are_refused():
+@pytest.mark.parametrize("bad", [{"threshold": 1.5}, {"hop_seconds": 0.0}, {"minimum_windows": 0}])
+def test_bad_policy_settings_are_refused(bad):
     with pytest.raises(ValueError):
-        DetectionPolicy(threshold=1.5)
+        DetectionPolicy(**bad)
 
 
 def test_short_clips_are_padded_and_long_ones_cut_to_their_loudest_second():

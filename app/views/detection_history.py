@@ -20,7 +20,10 @@ class DetectionHistory(QTableWidget):
         self.setToolTip("Time stamps are seconds since listening started (or since the file began), at the end of the window.")
 
     def add(self, detection: Detection) -> None:
-        self.insertRow(0)
+        """A new detection, or a new score for the newest one (a detection under way grows to its peak)."""
+        newest = self.item(0, 0) if self.rowCount() else None
+        if newest is None or (newest.text(), self.item(0, 1).text()) != (f"{detection.end:.2f}", detection.label):
+            self.insertRow(0)
         for column, text in enumerate((f"{detection.end:.2f}", detection.label, f"{detection.score:.0%}")):
             self.setItem(0, column, QTableWidgetItem(text))
         if self.rowCount() > MAX_ROWS:

@@ -21,6 +21,16 @@ SYMBOLS = {
 TIME_LABEL = "time (s, 0 = now)"
 
 
+def frame_times(features) -> tuple[float, float]:
+    """(left edge of the first frame's column, right edge of the last) in seconds relative to the
+    end of the window, for drawing (frames, ...) maps of a FeatureConfig's frames on an exact
+    time axis: column k is centred on frame k's centre and is one frame hop wide."""
+    frames = features.num_frames(features.window_samples)
+    first_centre = features.fft_size / 2 - features.window_samples
+    left = first_centre - features.hop_samples / 2
+    return left / features.sample_rate, (left + frames * features.hop_samples) / features.sample_rate
+
+
 def gate_scale(name: str) -> tuple[tuple[float, float], str, str]:
     """(levels, colormap, colour-bar label) for a gate quantity."""
     if name.endswith("_gate"):
@@ -51,7 +61,9 @@ class GateHeatmaps(QWidget):
         layout.addLayout(self._grid, 1)
         layout.addWidget(self.readout)
 
-    def set_model(self, gate_names, hidden_size: int, window_seconds: float, cell: str = "lstm") -> None:
+    def set_model(self, gate_names, hidden_size: int, features, cell: str = "lstm") -> None:
+        """Maps for `gate_names`, one column per MFCC frame of `features` (a FeatureConfig), each
+        centred on its frame's centre (time 0 = the end of the window)."""
         for heatmap in self.maps.values():
             heatmap.setParent(None)
             heatmap.deleteLater()
@@ -65,7 +77,7 @@ class GateHeatmaps(QWidget):
                 " are drawn in the end colours." if name == "cell_state" else ""
             )
             heatmap.setToolTip(f"{gate_title(name, cell)}: fixed colour scale {scale}.{note} Hover a cell for its value.")
-            heatmap.set_extent(-window_seconds, 0.0, 0, hidden_size)
+            heatmap.set_extent(*frame_times(features), 0, hidden_size)
             heatmap.hovered.connect(self.readout.setText)
             self.maps[name] = heatmap
             self._grid.addWidget(heatmap, index // columns, index % columns)

@@ -41,6 +41,8 @@ class HeatMap(pg.GraphicsLayoutWidget):
         self.plot.setLabel("bottom", x_label)
         self.plot.setLabel("left", y_label)
         self.plot.setMouseEnabled(False, False)
+        for side in ("bottom", "left"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)  # no "(x0.001)" on an empty or small range
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
         self.image = pg.ImageItem()
@@ -63,6 +65,12 @@ class HeatMap(pg.GraphicsLayoutWidget):
         self.image.setRect(self._rect)
         self.plot.setXRange(x0, x1, padding=0)
         self.plot.setYRange(y0, y1, padding=0)
+
+    def clear_data(self) -> None:
+        """Nothing to show (a new model, whose arrays have other shapes, has not drawn yet).
+        (Not `clear`: GraphicsLayoutWidget binds that name to its layout's, which removes the plot.)"""
+        self.data = None
+        self.image.clear()
 
     def set_data(self, data: np.ndarray) -> None:
         self.data = data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from speechcmd.app.views.heatmap import HeatMap
-from speechcmd.app.views.gate_heatmaps import TIME_LABEL
+from speechcmd.app.views.gate_heatmaps import TIME_LABEL, frame_times
 
 # The front-end standardizes each coefficient with the training set's statistics, so most
 # values fall within +-3; larger ones clip.
@@ -15,13 +15,16 @@ MFCC_RANGE = 3.0
 class MfccView(HeatMap):
     def __init__(self, parent=None):
         super().__init__(
-            "MFCC of the current window", (-MFCC_RANGE, MFCC_RANGE), "CET-D1", TIME_LABEL,
+            "MFCC", (-MFCC_RANGE, MFCC_RANGE), "CET-D1", TIME_LABEL,
             "coefficient", f"standardized, ±{MFCC_RANGE:g}", parent,
         )  # fmt: skip
-        self.setToolTip("Mel-frequency cepstral coefficients per 10 ms frame, standardized; the model's input.")
-
-    def set_window(self, window_seconds: float, n_mfcc: int) -> None:
-        self.set_extent(-window_seconds, 0.0, 0, n_mfcc)
+    def set_features(self, features) -> None:
+        """One column per frame of `features` (a FeatureConfig), on the same time axis as the gate maps."""
+        self.clear_data()
+        self.set_extent(*frame_times(features), 0, features.n_mfcc)
+        self.setToolTip(
+            f"Mel-frequency cepstral coefficients, one column per {features.hop_ms:g} ms frame, standardized; the model's input."
+        )
 
     def show_mfcc(self, mfcc: np.ndarray) -> None:
         """mfcc: (frames, n_mfcc)."""

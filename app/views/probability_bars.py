@@ -16,18 +16,27 @@ def display_label(label: str) -> str:
 
 class ProbabilityBars(pg.PlotWidget):
     def __init__(self, parent=None):
-        super().__init__(parent, title="Class probabilities")
+        super().__init__(parent)
         self.plot = self.getPlotItem()
         self.plot.setLabel("left", "probability")
         self.plot.setYRange(0, 1, padding=0.02)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
-        self.legend = self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
-        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(80, 160, 255), name="this window")
-        self.averaged = pg.ScatterPlotItem(symbol="_", size=22, pen=pg.mkPen("y", width=3), brush="y", name="averaged (detector input)")
-        self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((255, 90, 90), style=pg.QtCore.Qt.DashLine),
-                                              label="threshold", labelOpts={"position": 0.1, "anchors": [(0, 1), (0, 1)], "color": (255, 90, 90)})  # fmt: skip
+        for side in ("bottom", "left"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
+        # The key sits in the title, above the plot, where it never covers a bar.
+        self.plot.setTitle(
+            "<span style='color:#50a0ff'>■</span> window&nbsp; <span style='color:#ffff00'>▬</span> averaged&nbsp; "
+            "<span style='color:#ff5a5a'>- -</span> threshold",
+            size="8pt",
+        )
+        font = self.font()
+        font.setPointSize(7)  # twelve names side by side in a narrow dock
+        self.plot.getAxis("bottom").setStyle(tickFont=font)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(80, 160, 255))
+        self.averaged = pg.ScatterPlotItem(symbol="_", size=22, pen=pg.mkPen("y", width=3), brush="y")
+        self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((255, 90, 90), style=pg.QtCore.Qt.DashLine))
         self.plot.addItem(self.bars)
         self.plot.addItem(self.averaged)
         self.plot.addItem(self.threshold_line)
@@ -38,7 +47,9 @@ class ProbabilityBars(pg.PlotWidget):
     def set_labels(self, labels: list[str]) -> None:
         self.labels = list(labels)
         x = np.arange(len(labels))
-        self.bars.setOpts(x=x, height=np.zeros(len(labels)))
+        self.probabilities = np.zeros(len(labels))
+        self.bars.setOpts(x=x, height=self.probabilities)
+        self.averaged.setData(x=[], y=[])
         self.plot.getAxis("bottom").setTicks([[(i, display_label(label)) for i, label in enumerate(labels)]])
         self.plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
 

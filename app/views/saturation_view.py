@@ -25,8 +25,8 @@ def gate_saturation(gates: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray,
 class SaturationView(HeatMap):
     def __init__(self, parent=None):
         super().__init__(
-            "Gate saturation", (0.0, 1.0), "inferno", "unit", "gate",
-            "fraction of frames", parent,
+            "Saturation", (0.0, 1.0), "inferno", "unit", "gate",
+            "share of frames", parent,
         )  # fmt: skip
         self.setToolTip(f"Per unit: fraction of the window's frames with the gate < {LOW} (shut) or > {HIGH} (open).")
         self.summary = ""
@@ -39,6 +39,8 @@ class SaturationView(HeatMap):
     def set_model(self, gate_names, hidden_size: int) -> None:
         gates = [name for name in gate_names if name.endswith("_gate")]
         self.row_names = [f"{name.split('_')[0]} {side}" for name in gates for side in (f"< {LOW}", f"> {HIGH}")]
+        self.clear_data()
+        self.summary_label.setText("")
         self.set_extent(0, hidden_size, 0, len(self.row_names))
         ticks = [(i + 0.5, name) for i, name in enumerate(self.row_names)]
         self.plot.getAxis("left").setTicks([ticks])
@@ -49,10 +51,12 @@ class SaturationView(HeatMap):
         rows = [fraction for low, high in saturation.values() for fraction in (low, high)]
         if rows:
             self.set_data(np.stack(rows))
-            self.summary = ", ".join(
-                f"{name.split('_')[0]} {100 * low.mean():.0f}/{100 * high.mean():.0f}" for name, (low, high) in saturation.items()
+            self.summary = " · ".join(
+                f"{name.split('_')[0]} {100 * low.mean():.0f}% / {100 * high.mean():.0f}%" for name, (low, high) in saturation.items()
             )
-            self.summary_label.setText(f"mean % of frames shut/open: {self.summary}")
+            self.summary_label.setText(
+                f"frames shut (&lt; {LOW}) / open (&gt; {HIGH}), mean of units:<br>{self.summary}"
+            )
 
     def describe(self, row: int, column: int) -> str:
         return f"{self.row_names[row]}, unit {column}: {self.data[row, column]:.0%} of frames"

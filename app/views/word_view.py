@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from speechcmd.model.detection import Detection
+from speechcmd.model.detection import NON_COMMANDS, Detection
 
 # How long a detection stays bright, in seconds of audio.
 FRESH_SECONDS = 1.5
@@ -17,18 +17,32 @@ class WordView(QWidget):
         super().__init__(parent)
         self.word = QLabel("—")
         font = QFont()
-        font.setPointSize(36)
+        font.setPointSize(30)
         font.setBold(True)
         self.word.setFont(font)
         self.word.setAlignment(Qt.AlignCenter)
-        self.confidence = QLabel("say a command: yes, no, up, down, left, right, on, off, stop, go")
+        self.word.setTextFormat(Qt.PlainText)  # a model's labels are text, never markup
+        self.placeholder = "Loading the model…"
+        self.confidence = QLabel(self.placeholder)
         self.confidence.setAlignment(Qt.AlignCenter)
         self.confidence.setWordWrap(True)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.word)
         layout.addWidget(self.confidence)
         self.detection: Detection | None = None
-        self.setToolTip("The last command the detector reported, with its averaged probability.")
+        self.setToolTip(
+            "The last command the detector reported, shown as soon as its averaged probability reaches the "
+            "threshold; the confidence is the highest averaged probability the word reaches."
+        )
+
+    def set_labels(self, labels: list[str]) -> None:
+        """The placeholder names the commands this model knows."""
+        commands = [label for label in labels if label not in NON_COMMANDS]
+        self.placeholder = f"say {', '.join(commands[:-1])} or {commands[-1]}" if len(commands) > 1 else (
+            f"say {commands[0]}" if commands else "this model knows no commands"
+        )
+        self.clear()
 
     def show_detection(self, detection: Detection) -> None:
         self.detection = detection
@@ -43,6 +57,7 @@ class WordView(QWidget):
     def clear(self) -> None:
         self.detection = None
         self.word.setText("—")
+        self.confidence.setText(self.placeholder)
         self._set_fresh(True)
 
     def _set_fresh(self, fresh: bool) -> None:

@@ -1,0 +1,123 @@
+"""A file's whole life off the GUI thread: decode it, play it through the recognizer (audibly when
+there is a speaker), and scan a recording whole for the timeline.
+
+`FilePlayer.open` cancels the file before it and starts one job thread, which decodes the file
+(opened once, in blocks), hands the `FileSource` to the recognition worker, starts the audible
+copy, and scans a recording with the detector the worker uses. The window only hears about it
+through signals (`started`, `scanned`, `failed`), so it never waits on a file. Every step checks a
+cancel flag; `shutdown` cancels and joins the jobs, so closing the window mid-decode or mid-scan
+exits cleanly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from speechcmd.app import audio_backend
+from speechcmd.app.file_source import FileSource
+from speechcmd.model import SAMPLE_RATE
+from speechcmd.model.audio import AudioError
+
+JOIN_SECONDS = 5.0
+SCAN_BLOCK_SECONDS = 1.0  # how often a scan looks at its cancel flag
+
+
+def _blocks(samples: np.ndarray, cancel: threading.Event) -> Iterator[np.ndarray]:
+    step = int(SCAN_BLOCK_SECONDS * SAMPLE_RATE)
+    for start in range(0, len(samples), step):
+        if cancel.is_set():
+            return
+        yield samples[start : start + step]
+
+
+class FilePlayer(QObject):
+    """Owns the file being played: its decoding, playback and scan."""
+
+    started = Signal(int, object, bool)  # token, FileSource now playing, audible
+    scanned = Signal(int, object)  # token, the recording's detections (list[Detection])
+    failed = Signal(int, str)  # token, one sentence for the user
+
+    def __init__(self, worker, parent=None):
+        super().__init__(parent)
+        self.worker = worker
+        self.token = 0
+        self.source: FileSource | None = None
+        self.audible = False
+        self._cancel = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.started.connect(self._now_playing)  # queued: runs on the GUI thread, like stop()
+
+    def open(self, path: str | Path, model, policy, paced: bool = True) -> int:
+        """Start the file's job; returns its token (signals carry it, so late news of an old file is ignored)."""
+        self.stop()
+        self.token += 1
+        self._cancel = threading.Event()
+        thread = threading.Thread(
+            target=self._job, args=(self.token, Path(path), model, policy, paced, self._cancel), name="file-job", daemon=True
+        )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return self.token
+
+    def stop(self) -> None:
+        """Cancel the current job and silence the speaker (the worker's source is the window's to stop)."""
+        self._cancel.set()
+        audio_backend.stop_playback()  # also when the job started the speaker but has not said so yet
+        self.audible = False
+        self.source = None
+
+    def _now_playing(self, token: int, source: FileSource, audible: bool) -> None:
+        if token == self.token and not self._cancel.is_set():
+            self.source, self.audible = source, audible
+
+    def resume_audio(self) -> None:
+        """After the sound system was restarted (a device re-scan stops every stream), play on from the play head."""
+        source = self.source
+        if self.audible and source is not None and not source.finished:
+            self.audible = audio_backend.play(source.samples[source.position :])
+
+    def shutdown(self) -> None:
+        self.stop()
+        for thread in self._threads:
+            thread.join(timeout=JOIN_SECONDS)
+        self._threads = []
+
+    @property
+    def busy(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def _emit(self, signal, *args) -> None:
+        try:
+            signal.emit(*args)
+        except RuntimeError:
+            pass  # the window was destroyed meanwhile
+
+    def _job(self, token: int, path: Path, model, policy, paced: bool, cancel: threading.Event) -> None:
+        try:
+            source = FileSource.from_path(path, cancelled=cancel.is_set, paced=paced)
+        except AudioError as error:
+            if not cancel.is_set():
+                self._emit(self.failed, token, str(error))
+            return
+        if source is None or cancel.is_set():
+            return
+        source.restart()
+        self.worker.set_source(source)
+        audible = paced and audio_backend.play(source.samples)
+        if cancel.is_set():  # stopped while starting: the stop may have come before the speaker started
+            if audible:
+                audio_backend.stop_playback()
+            return
+        self._emit(self.started, token, source, audible)
+        if not source.recording:
+            return
+        from speechcmd.model.inference import Classifier
+
+        detections = Classifier(model, policy=policy).scan(_blocks(source.samples, cancel))
+        if not cancel.is_set():
+            self._emit(self.scanned, token, detections)

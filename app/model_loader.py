@@ -1,0 +1,85 @@
+"""Models are loaded off the GUI thread and tried before they are used.
+
+A model file can be large, damaged or hostile (a zip bomb, absurd settings); loading it on the GUI
+thread froze the window for seconds. `ModelLoader.load` reads it on a thread, then runs it once on
+a second of silence and of noise: a model that loads but fails or gives NaN when run is refused
+here, so it never replaces the good one. The result comes back as a signal.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+JOIN_SECONDS = 5.0
+
+
+def model_name(path: str | None) -> str:
+    return f"{Path(path).name}" if path else "the bundled model"
+
+
+def try_model(model) -> str | None:
+    """Why `model` cannot be used (one clause), or None when it runs and gives probabilities."""
+    import torch
+
+    samples = model.config.features.window_samples
+    rng = np.random.default_rng(0)
+    windows = np.stack([np.zeros(samples), 0.1 * rng.standard_normal(samples)]).astype(np.float32)
+    try:
+        with torch.inference_mode():
+            probabilities = model.trace(torch.from_numpy(windows)).probabilities
+    except Exception as error:  # any failure of a foreign model's computation is the model's fault
+        return f"it fails when run ({type(error).__name__}: {error})"
+    if not torch.isfinite(probabilities).all():
+        return "it gives NaN or infinite probabilities when run"
+    return None
+
+
+class ModelLoader(QObject):
+    loaded = Signal(int, object, str)  # token, model, the name to show
+    failed = Signal(int, str)  # token, why, in a sentence
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.token = 0
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def busy(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def load(self, path: str | None) -> int:
+        """Load `path` (None: the bundled model) on a thread; the newest request wins."""
+        self.token += 1
+        thread = threading.Thread(target=self._job, args=(self.token, path), name="model-load", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return self.token
+
+    def shutdown(self) -> None:
+        self.token += 1  # whatever is still loading is not wanted any more
+        for thread in self._threads:
+            thread.join(timeout=JOIN_SECONDS)
+        self._threads = []
+
+    def _job(self, token: int, path: str | None) -> None:
+        import torch
+
+        from speechcmd.model.checkpoint import CheckpointError, load_model
+
+        torch.set_num_threads(1)  # see RecognitionWorker.set_model
+        try:
+            model = load_model(path)
+        except CheckpointError as error:
+            result = (self.failed, token, str(error))
+        else:
+            problem = try_model(model)
+            name = model_name(path) if path else f"{Path(model.metadata.get('path', 'model')).name} (bundled)"
+            result = (self.failed, token, f"{path}: {problem}.") if problem else (self.loaded, token, model, name)
+        try:
+            result[0].emit(*result[1:])
+        except RuntimeError:
+            pass  # the window was destroyed meanwhile
