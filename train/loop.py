@@ -352,6 +352,11 @@ class Trainer:
                 return self.finish()
         except FolderBusy as error:
             raise TrainingError(f"{error}; wait for that run to end or choose another --out.") from None
+        except OSError as error:  # the metrics log or a report on a full disk; checkpoints say so themselves
+            raise TrainingError(
+                f"{error.filename or self.run_dir}: could not write ({error.strerror or error}); free some disk "
+                f"space and resume from {self.run_dir / 'last.pt'}."
+            ) from None
 
     def _run_epochs(self) -> None:
         c = self.config
