@@ -283,7 +283,8 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         with folder_lock(run_dir, "training"):
             finished = [name for name in ("best.pt", "last.pt") if (run_dir / name).exists()]
-            if finished and not args.resume:
+            continuing = args.resume and Path(args.resume).parent.resolve() == run_dir.resolve()
+            if finished and not continuing:
                 if not args.overwrite:
                     raise UserError(
                         f"{run_dir}: already holds a run ({' and '.join(finished)}); continue it with --resume "

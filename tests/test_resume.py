@@ -149,6 +149,13 @@ def test_a_finished_run_is_not_replaced_without_overwrite(run, run_copy, capsys)
     assert load_model(run_copy / "best.pt").config.features.hop_ms == 10  # the new run's settings
 
 
+def test_resuming_into_a_folder_that_holds_another_run_needs_overwrite(run, run_copy, capsys):
+    before = (run / "best.pt").read_bytes()
+    code, _, err = resume(capsys, run_copy / "last.pt", "--epochs", 2, "--out", run)
+    assert code == 2 and "--overwrite" in one_sentence(err)
+    assert (run / "best.pt").read_bytes() == before
+
+
 def test_a_second_run_into_a_folder_being_trained_into_is_refused(run, run_copy, capsys):
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from speechcmd.train.locks import folder_lock\n"

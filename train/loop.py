@@ -309,10 +309,8 @@ class Trainer:
         optimizer = state.get("optimizer")
         if not isinstance(optimizer, dict) or not isinstance(optimizer.get("state"), dict) or not isinstance(optimizer.get("param_groups"), list):
             raise damaged("no optimizer state")
-        ours = self.optimizer.state_dict()
-        if [len(g.get("params", ())) if isinstance(g, dict) else -1 for g in optimizer["param_groups"]] != [
-            len(g["params"]) for g in ours["param_groups"]
-        ]:
+        sizes = [len(group["params"]) for group in self.optimizer.param_groups]
+        if [len(g.get("params", ())) if isinstance(g, dict) else -1 for g in optimizer["param_groups"]] != sizes:
             raise damaged(f"its optimizer is not this run's {self.config.optimizer}")
         parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
         for index, values in optimizer["state"].items():
@@ -331,12 +329,13 @@ class Trainer:
             return
         source, target = self.resumed_from.parent / "best.pt", self.run_dir / "best.pt"
         try:
-            best = model_from_checkpoint(read_checkpoint(source), source)
+            data = read_checkpoint(source)
+            best = model_from_checkpoint(data, source)
         except CheckpointError as error:
             print(f"note: {error} The best of the resumed epochs becomes best.pt.", file=sys.stderr)
             self.best_accuracy, self.best_epoch = -1.0, 0
             return
-        self._save_model("best.pt", best, read_checkpoint(source)["metadata"])
+        self._save_model(target.name, best, data["metadata"])
 
     # ---- the run ------------------------------------------------------------------------------
 
@@ -353,6 +352,11 @@ class Trainer:
                 return self.finish()
         except FolderBusy as error:
             raise TrainingError(f"{error}; wait for that run to end or choose another --out.") from None
+        except OSError as error:  # the metrics log or a report on a full disk; checkpoints say so themselves
+            raise TrainingError(
+                f"{error.filename or self.run_dir}: could not write ({error.strerror or error}); free some disk "
+                f"space and resume from {self.run_dir / 'last.pt'}."
+            ) from None
 
     def _run_epochs(self) -> None:
         c = self.config
