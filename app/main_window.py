@@ -167,6 +167,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         self.view_menu = self.menuBar().addMenu("&View")
+        teach = QAction("&Teach words…", self, shortcut="Ctrl+T", triggered=self.open_teach)
+        self.menuBar().addMenu("&Teach").addAction(teach)
 
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -303,6 +305,17 @@ class MainWindow(QMainWindow):
             self.show_message(f"{reason} Use File > Open model… to load another.")
             self.model_label.setText(" Model: none")
             self._deferred_file = None
+
+    def open_teach(self) -> None:
+        """Show the Teach panel, built on first use: its module needs torch, which the window
+        itself does not import, so that it opens fast."""
+        if getattr(self, "teach_dock", None) is None:
+            from speechcmd.app.teach import install_teach
+
+            install_teach(self, add_menu=False)
+        self.teach_dock.show()
+        self.teach_dock.raise_()
+        self.teach_panel.refresh()
 
     def use_model(self, model, source: str) -> None:
         """Recognize with `model` (already loaded) from now on, and show `source` as its name.

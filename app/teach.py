@@ -679,9 +679,10 @@ def default_microphone():
     return MicrophoneSource(device)
 
 
-def install_teach(window: QMainWindow, takes_dir: str | Path | None = None, **options) -> TeachPanel:
-    """Add the Teach panel as a dock (hidden until Teach > Teach words… is chosen) and switch the
-    window to every model it makes: `model_ready` -> `window.use_model(model, source)`."""
+def install_teach(window: QMainWindow, takes_dir: str | Path | None = None, add_menu: bool = True, **options) -> TeachPanel:
+    """Add the Teach panel as a dock (hidden until Teach > Teach words… is chosen, or shown by
+    whoever installs it with `add_menu=False`) and switch the window to every model it makes:
+    `model_ready` -> `window.use_model(model, source)`."""
     options.setdefault("replay", replay_base_words)
     panel = TeachPanel(lambda: getattr(window, "model", None), takes_dir, **options)
     scroll = QScrollArea()  # on a small screen the panel scrolls instead of squeezing its parts
@@ -693,9 +694,10 @@ def install_teach(window: QMainWindow, takes_dir: str | Path | None = None, **op
     dock.setWidget(scroll)
     window.addDockWidget(Qt.RightDockWidgetArea, dock)
     dock.hide()
-    action = QAction("&Teach words…", window, shortcut="Ctrl+T")
-    action.triggered.connect(lambda: (dock.show(), dock.raise_(), panel.refresh()))
-    window.menuBar().addMenu("&Teach").addAction(action)
+    if add_menu:
+        action = QAction("&Teach words…", window, shortcut="Ctrl+T")
+        action.triggered.connect(lambda: (dock.show(), dock.raise_(), panel.refresh()))
+        window.menuBar().addMenu("&Teach").addAction(action)
     panel.model_ready.connect(window.use_model)
-    window.teach_panel = panel
+    window.teach_panel, window.teach_dock = panel, dock
     return panel

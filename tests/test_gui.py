@@ -749,3 +749,19 @@ def test_a_detection_shows_at_once_and_its_row_grows_to_the_peak_confidence(make
     scanned = Classifier(window.model, policy=window.policy).scan([load_audio(recording)])
     assert window.history.words()[::-1] == [d.label for d in scanned]
     assert final == f"{scanned[0].score:.0%}" and scanned[0].score > pending.score
+
+
+def test_the_teach_menu_opens_the_panel_and_a_taught_model_goes_live(make_window, tiny_model, speech_file):
+    window = make_window()
+    teach_menu = next(action.menu() for action in window.menuBar().actions() if action.text() == "&Teach")
+    teach_menu.actions()[0].trigger()
+    assert window.teach_dock.isVisible()
+    assert window.teach_panel.current_base() is window.model
+
+    taught = SpeechCommandsModel(tiny_model.config, [*tiny_model.labels, "lights"]).eval()
+    window.teach_panel.model_ready.emit(taught, "taught 'lights'")
+
+    assert window.model is taught and window.probability_bars.labels[-1] == "lights"
+    assert window.model_label.text() == " Model: taught 'lights'"
+    play_through(window, speech_file)
+    assert window.last_update.probabilities.shape == (13,)
