@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import shutil
 import tempfile
 import warnings
 import zipfile
@@ -73,7 +74,11 @@ def save_checkpoint(path: str | Path, model: SpeechCommandsModel, metadata: dict
         with os.fdopen(handle, "wb") as file:
             try:
                 torch.save(checkpoint_dict(model, metadata, **extra), file)
-            except RuntimeError as error:  # torch's zip writer reports a full disk as a RuntimeError
+            except RuntimeError as error:
+                # torch's zip writer reports a write that failed part-way ("unexpected pos") as a
+                # RuntimeError; on a full disk, say so as the OSError of any other write would.
+                if shutil.disk_usage(path.parent).free < 1 << 20:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
                 raise OSError(errno.EIO, f"writing failed ({_first_line(error)})") from None
             file.flush()
             os.fsync(file.fileno())

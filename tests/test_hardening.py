@@ -397,7 +397,7 @@ def test_a_filesystem_filling_up_part_way_through_a_save_keeps_the_old_checkpoin
     model = SpeechCommandsModel(ModelConfig(hidden_size=16, num_layers=1), ["a", "b"])
     path = save_checkpoint(small_filesystem / "m.pt", model, {"version": "old"})
     fill_leaving(small_filesystem, 16 << 10)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         save_checkpoint(path, model, {"version": "new"})
     assert load_model(path).metadata["version"] == "old"
     assert sorted(p.name for p in small_filesystem.iterdir()) == ["filler", "m.pt"]
@@ -408,7 +408,7 @@ def test_a_full_disk_during_training_is_one_sentence(small_filesystem, tmp_path,
     code = main(["train", "--data", str(tone_words), "--labels", "yes,no,up,_unknown_", "--out", str(small_filesystem / "run"),
                  "--cache-dir", str(tmp_path / "cache"), "--validation-fraction", "0.25", "--test-fraction", "0.25", *FAST])
     assert code == 2
-    assert "could not save the checkpoint" in one_sentence(capsys.readouterr().err)
+    assert "could not save the checkpoint (No space left on device)" in one_sentence(capsys.readouterr().err)
     assert not list((small_filesystem / "run").glob("*.tmp"))
 
 
