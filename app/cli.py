@@ -21,7 +21,7 @@ from speechcmd.app.cli_common import UserError, add_device_argument, add_model_a
 def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
     add_model_argument(parser)
-    parser.add_argument("--top-k", type=int, default=None, metavar="K", help="how many labels to list per clip of up to 1.5 s (default: 3); longer recordings list detections")
+    parser.add_argument("--top-k", type=int, default=None, metavar="K", help="how many labels to list per clip (default: 3); given for a recording, each detection lists its top K averaged labels")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line per input")
     parser.add_argument("--threshold", type=float, default=None, help="detection threshold for long recordings (0..1)")
     add_device_argument(parser)
@@ -51,10 +51,8 @@ def run_classify(args: argparse.Namespace) -> int:
         policy = replace(policy, threshold=args.threshold)
     classifier = Classifier(model, device=next(model.parameters()).device, policy=policy)
     failed = 0
-    top_k_unused = False
-    for result in classifier.classify_files(files, top_k=top_k):
+    for result in classifier.classify_files(files, top_k=top_k, detection_top_k=args.top_k or 0):
         failed += "error" in result
-        top_k_unused |= "detections" in result
         if "label" in result:
             try:
                 warning = short_clip_warning(result["path"])
@@ -63,8 +61,6 @@ def run_classify(args: argparse.Namespace) -> int:
             if warning:
                 result["warning"] = warning
         print(json.dumps(result) if args.json else format_result(result), flush=True)
-    if top_k_unused and args.top_k is not None:
-        print("note: --top-k lists labels for clips of up to 1.5 s; longer recordings list their detections.", file=sys.stderr)
     if failed and not args.json:
         print(f"{failed} of {len(files)} inputs failed.", file=sys.stderr)
     return 1 if failed else 0
@@ -79,7 +75,8 @@ def format_result(result: dict) -> str:
             return f"{path}\n    no command detected"
         lines = [f"{path}"]
         for d in result["detections"]:
-            lines.append(f"    {d['start']:8.2f}-{d['end']:.2f} s  {d['label']:<10} {d['score']:.2f}")
+            others = "  ".join(f"{label} {score:.2f}" for label, score in d.get("top", [])[1:])
+            lines.append(f"    {d['start']:8.2f}-{d['end']:.2f} s  {d['label']:<10} {d['score']:.2f}    {others}".rstrip())
         return "\n".join(lines)
     others = "  ".join(f"{label} {score:.2f}" for label, score in result["top"][1:])
     text = f"{path}\n    {result['label']:<10} {result['score']:.2f}    {others}".rstrip()

@@ -67,18 +67,25 @@ class Detection:
     end: float  # seconds, end of that window
     label: str
     score: float  # peak averaged probability of `label` during the detection (see the module docstring)
+    top: tuple[tuple[str, float], ...] = ()  # the top labels of the averaged probabilities at that peak, if asked for
 
     def to_dict(self) -> dict:
-        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        data = {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items() if k != "top"}
+        if self.top:
+            data["top"] = [[label, round(score, 4)] for label, score in self.top]
+        return data
 
 
 class CommandRecognizer:
     """Feed it (window end time, probabilities) in time order; it returns finished detections."""
 
-    def __init__(self, labels: list[str], policy: DetectionPolicy = DetectionPolicy(), window_seconds: float = 1.0):
+    def __init__(
+        self, labels: list[str], policy: DetectionPolicy = DetectionPolicy(), window_seconds: float = 1.0, top_k: int = 0
+    ):
         self.labels = list(labels)
         self.policy = policy
         self.window_seconds = window_seconds
+        self.top_k = top_k  # detections list this many labels of the averaged probabilities (0: none)
         self._reportable = np.array([label not in NON_COMMANDS for label in self.labels])
         self.reset()
 
@@ -107,15 +114,19 @@ class CommandRecognizer:
                 if average is not None:
                     peak = float(average[self.labels.index(self.pending.label)])
                     if peak > self.pending.score:
-                        self.pending = replace(self.pending, score=peak)
+                        self.pending = replace(self.pending, score=peak, top=self._top(average))
                 return None
             finished, self.pending = self.pending, None
         if average is not None:
             top = int(np.argmax(average))
             score = float(average[top])
             if self._reportable[top] and score >= self.policy.threshold:
-                self.pending = Detection(max(0.0, time - self.window_seconds), time, self.labels[top], score)
+                self.pending = Detection(max(0.0, time - self.window_seconds), time, self.labels[top], score, self._top(average))
         return finished
+
+    def _top(self, average: np.ndarray) -> tuple[tuple[str, float], ...]:
+        order = np.argsort(average)[::-1][: self.top_k]
+        return tuple((self.labels[i], float(average[i])) for i in order)
 
     def finish(self) -> Detection | None:
         """The audio ended: the detection under way, if any, is final."""

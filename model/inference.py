@@ -101,9 +101,9 @@ class Classifier:
         top = [(self.labels[i], float(probabilities[i])) for i in order]
         return ClipResult(label=top[0][0], score=top[0][1], top=top)
 
-    def scan(self, blocks: Iterable[np.ndarray]) -> list[Detection]:
+    def scan(self, blocks: Iterable[np.ndarray], top_k: int = 0) -> list[Detection]:
         """Detections in a recording given as a stream of sample blocks."""
-        recognizer = CommandRecognizer(self.labels, self.policy, self.window_samples / self.sample_rate)
+        recognizer = CommandRecognizer(self.labels, self.policy, self.window_samples / self.sample_rate, top_k)
         detections: list[Detection] = []
         ends: list[int] = []
         windows: list[np.ndarray] = []
@@ -127,8 +127,9 @@ class Classifier:
             detections.append(last)
         return detections
 
-    def classify_files(self, paths: Iterable[Path], top_k: int = 3) -> Iterator[dict]:
-        """One JSON-ready result per file, in order; short clips are batched across files."""
+    def classify_files(self, paths: Iterable[Path], top_k: int = 3, detection_top_k: int = 0) -> Iterator[dict]:
+        """One JSON-ready result per file, in order; short clips are batched across files. Clips
+        list their `top_k` labels; each detection in a recording its `detection_top_k` (0: none)."""
         pending: list[tuple[Path, np.ndarray]] = []
 
         def flush_clips():
@@ -148,7 +149,7 @@ class Classifier:
                 if audio_duration(path) > LONG_RECORDING_SECONDS:
                     if pending:
                         yield from flush_clips()
-                    detections = self.scan(stream_audio(path, self.sample_rate))
+                    detections = self.scan(stream_audio(path, self.sample_rate), detection_top_k)
                     yield {"path": str(path), "detections": [d.to_dict() for d in detections]}
                     continue
                 samples = load_audio(path, self.sample_rate)

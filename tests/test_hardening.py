@@ -261,10 +261,23 @@ def test_classify_starts_from_the_models_operating_point_and_threshold_changes_o
     assert detections("--model", str(slow), "--threshold", "0.3") == []  # ... and still does
 
 
-def test_top_k_for_a_long_recording_says_it_lists_detections(tmp_path, capsys, tiny_checkpoint):
+def test_top_k_for_a_long_recording_lists_each_detections_top_averaged_labels(tmp_path, capsys, tiny_model):
+    # A model that says "go", then "yes", to everything: each detection's runner-up is known.
+    with torch.no_grad():
+        tiny_model.head.bias[tiny_model.labels.index("go")] = 10.0
+        tiny_model.head.bias[tiny_model.labels.index("yes")] = 8.0
+    model = save_checkpoint(tmp_path / "go.pt", tiny_model)
     recording = write_wav(tmp_path / "long.wav", tone(440, 3.0))
-    assert main(["classify", "--top-k", "5", "--model", str(tiny_checkpoint), str(recording)]) == 0
-    assert "--top-k lists labels for clips of up to 1.5 s" in capsys.readouterr().err
+
+    assert main(["classify", "--json", "--top-k", "2", "--model", str(model), str(recording)]) == 0
+    detections = json.loads(capsys.readouterr().out)["detections"]
+    assert main(["classify", "--json", "--model", str(model), str(recording)]) == 0
+    plain = json.loads(capsys.readouterr().out)["detections"]
+
+    assert detections and [[label for label, _ in d["top"]] for d in detections] == [["go", "yes"]] * len(detections)
+    assert all(d["top"][0][1] == pytest.approx(d["score"], abs=1e-3) for d in detections)
+    assert [{k: v for k, v in d.items() if k != "top"} for d in detections] == plain  # and nothing else changes
+    assert all("top" not in d for d in plain)
 
 
 def test_memory_for_a_file_is_known_from_its_header(tmp_path):
