@@ -3,8 +3,7 @@
 Drives the real panel the way a user does (new word, takes added as files, Train, wait), with
 takes spoken by espeak-ng and flite at run time, then plays a 'banana' in a voice the takes did
 not have through the main window. Runs under Xvfb (re-executing itself with xvfb-run when there
-is no display). Until MainWindow has `use_model` (another change), this script lends it one that
-loads the taught model through `load_model`.
+is no display).
 
     .venv/bin/python scripts/teach_screenshots.py
 """
@@ -50,30 +49,25 @@ def main() -> int:
     import numpy as np
     import soundfile as sf
     from PySide6.QtCore import QSettings, Qt
-    from PySide6.QtWidgets import QApplication, QDockWidget
+    from PySide6.QtWidgets import QApplication
 
     from speechcmd.app import audio_backend
     from speechcmd.app.main_window import MainWindow
-    from speechcmd.app.teach import install_teach
-    from speechcmd.model.checkpoint import save_checkpoint
+    from speechcmd.train.takes import TakeStore
 
     audio_backend.play = lambda samples, sample_rate=16_000: False  # silent: this is for pictures
     folder = Path(tempfile.mkdtemp(prefix="speechcmd-teach-shots-"))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(QSettings(str(folder / "settings.ini"), QSettings.IniFormat), None, start_worker=False)
-
-    def use_model(model, source: str) -> None:
-        path = save_checkpoint(folder / "taught.pt", model, model.metadata)
-        window.load_model(str(path), remember=False)
-
-    if not hasattr(window, "use_model"):
-        window.use_model = use_model
-    panel = install_teach(window, folder / "takes")
     window.resize(*SIZE)
     window.show()
+    while window.model is None:  # the bundled model loads on a thread
+        app.processEvents()
     window.clear_message()
     next(a.menu() for a in window.menuBar().actions() if a.text() == "&Teach").actions()[0].trigger()
-    dock = window.findChild(QDockWidget, "teach")
+    panel, dock = window.teach_panel, window.teach_dock
+    panel.store = TakeStore(folder / "takes")  # not the user's own takes
+    panel.refresh()
     window.resizeDocks([dock], [540], Qt.Horizontal)
 
     panel.new_word_edit.setText("banana")
