@@ -273,4 +273,13 @@ def test_live_recognition_scores_the_same_windows_however_the_audio_arrives(seco
         assert len(updates) == len(at_once)
     for update in updates:
         np.testing.assert_allclose(update.probabilities, every[round(update.time, 6)].probabilities, atol=1e-5)
+    # Each window is the second of audio that ends at its time, scored as a clip on its own would be.
+    model = tiny_model()
+    for update in updates[:: max(1, len(updates) // 5)]:
+        end = round(update.time * 16_000)
+        expected = audio[max(0, end - 16_000) : end]
+        np.testing.assert_array_equal(update.window[16_000 - len(expected) :], expected)
+        with torch.inference_mode():
+            alone = model(torch.from_numpy(update.window.copy())[None]).softmax(-1)[0].numpy()
+        np.testing.assert_allclose(update.probabilities, alone, atol=1e-5)
     event(f"{len(updates)} of {len(at_once)} windows scored")
