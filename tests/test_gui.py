@@ -112,6 +112,10 @@ def test_a_played_file_fills_the_probability_mfcc_and_gate_views(make_window, sp
     np.testing.assert_allclose(window.probability_bars.probabilities, update.probabilities)
     np.testing.assert_allclose(window.mfcc_view.data, update.mfcc.T)
     assert set(window.gate_heatmaps.maps) == set(window.model.gate_names)
+    frames = window.model.config.features.num_frames(16_000)
+    for name, heat_map in window.gate_heatmaps.maps.items():  # layer 1 of the update, units x frames
+        np.testing.assert_allclose(heat_map.data, update.gates[0][name].T, err_msg=name)
+        assert heat_map.data.shape == (window.model.config.hidden_size, frames)
     assert window.level_meter.level_db > -30
     play_through(window, speech_file)
     assert "finished" in window.source_label.text()
@@ -265,9 +269,12 @@ def test_a_long_recording_shows_its_detections_on_the_timeline(qtbot, make_windo
     window = make_window(save_checkpoint(tmp_path / "go.pt", tiny_model))
     window.open_file(long_file, paced=False)
     qtbot.waitUntil(lambda: "found" in window.timeline.plot.titleLabel.text, timeout=10_000)
-    expected = Classifier(window.model, policy=window.policy).scan([window.worker.source.samples])
-    assert window.timeline.detections == expected
-    assert [d.label for d in expected] == ["go"] * 5  # one per second (the suppression time) after the first 1.2 s
+    # "go" everywhere: the first decision needs 3 windows (ends 1.0, 1.1, 1.2 s), then one per second
+    # (the suppression time); each detection is the 1 s window that ends at its time.
+    detections = window.timeline.detections
+    assert [d.label for d in detections] == ["go"] * 5
+    assert [d.end for d in detections] == pytest.approx([1.2, 2.2, 3.2, 4.2, 5.2])
+    assert [d.end - d.start for d in detections] == pytest.approx([1.0] * 5)
 
 
 @pytest.mark.real_data
