@@ -148,3 +148,20 @@ def test_a_teacher_with_other_labels_is_one_sentence(tmp_path, capsys, tone_word
     code, (_, err) = train_cli(capsys, tone_words, tmp_path / "student", "--teacher", tiny_checkpoint)
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("speechcmd train: ") and "teacher" in err.strip().splitlines()[-1]
+
+
+def test_train_options_default_to_the_settings_classes(tone_words):
+    import argparse
+
+    from speechcmd.app.cli_train import add_train_arguments, configs_from_args
+    from speechcmd.train.config import SplitConfig
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["--data", str(tone_words)])
+    dataset, config, model_config = configs_from_args(args, tone_words, "cpu")
+    assert model_config == ModelConfig()
+    assert config == TrainConfig()
+    split = SplitConfig()
+    assert dataset.split_parameters["validation_fraction"] == split.validation_fraction
+    assert dataset.split_parameters["test_fraction"] == split.test_fraction and dataset.split_parameters["salt"] == split.salt
