@@ -380,7 +380,14 @@ def test_the_official_archives_carry_their_published_sha256():
         "v0.02": "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
         "v0.02-test": "http://download.tensorflow.org/data/speech_commands_test_set_v0.02.tar.gz",
     }
-    assert download.ARCHIVES["v0.02"].sha256 == "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"
+    # torchaudio.datasets.speechcommands._CHECKSUMS (v0.01, v0.02); the test set's sha256 and size as
+    # other projects that verify it publish them.
+    assert {version: archive.sha256 for version, archive in download.ARCHIVES.items()} == {
+        "v0.01": "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d",
+        "v0.02": "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+        "v0.02-test": "cc2a00c1147c2254e9be3fa0f779d8c17421dc349b86366567a8edfa9acd51df",
+    }
+    assert download.ARCHIVES["v0.02-test"].size == 112_563_277
 
 
 def test_the_cache_is_SPEECHCMD_CACHE_else_XDG_CACHE_HOME_else_home_dot_cache(tmp_path, monkeypatch):
