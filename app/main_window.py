@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from speechcmd.app import audio_backend
 from speechcmd.app.audio_backend import AudioBackendError, InputDevice, MicrophoneSource
+from speechcmd.app.drops import accept_files, dropped_files
 from speechcmd.app.file_player import FilePlayer
 from speechcmd.app.file_source import LONG_RECORDING_SECONDS
 from speechcmd.app.model_loader import ModelLoader, model_name
@@ -507,12 +508,10 @@ class MainWindow(QMainWindow):
     # ---- drag and drop --------------------------------------------------------------------------
 
     def dragEnterEvent(self, event) -> None:
-        if any(url.isLocalFile() for url in event.mimeData().urls()):
-            event.acceptProposedAction()
+        accept_files(event)
 
     def dropEvent(self, event) -> None:
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
-        if paths:
+        if paths := dropped_files(event):
             self.open_dropped(paths[0])
             event.acceptProposedAction()
 

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from speechcmd.app import audio_backend
+from speechcmd.app.drops import accept_files, dropped_files
 from speechcmd.app.audio_backend import AudioBackendError, MicrophoneSource
 from speechcmd.app.views.heatmap import HeatMap
 from speechcmd.app.views.mfcc_view import MFCC_RANGE
@@ -532,12 +533,10 @@ class TeachPanel(QWidget):
             self.add_files(paths)
 
     def dragEnterEvent(self, event) -> None:
-        if any(url.isLocalFile() for url in event.mimeData().urls()):
-            event.acceptProposedAction()
+        accept_files(event)
 
     def dropEvent(self, event) -> None:
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
-        if paths:
+        if paths := dropped_files(event):
             self.add_files(paths)
             event.acceptProposedAction()
 
