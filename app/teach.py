@@ -41,8 +41,8 @@ from PySide6.QtWidgets import (
 )
 
 from speechcmd.app import audio_backend
-from speechcmd.app.drops import accept_files, dropped_files
 from speechcmd.app.audio_backend import AudioBackendError, MicrophoneSource
+from speechcmd.app.drops import accept_files, dropped_files
 from speechcmd.app.views.heatmap import HeatMap
 from speechcmd.app.views.mfcc_view import MFCC_RANGE
 from speechcmd.model import SAMPLE_RATE
