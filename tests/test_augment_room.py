@@ -8,15 +8,16 @@ import pytest
 import torch
 
 from speechcmd.train.augment import augment_waveform, hear_a_room
-from speechcmd.train.config import AugmentConfig
+from speechcmd.train.config import ROOM, AugmentConfig
 from speechcmd.train.noise import (
     active_power_db, clicks, coloured_noise, mains_hum, measured_snr_db, mix_at_snr, power_db,
 )
 
 SR = 16_000
 # Only what a test switches on: no reverberation, level change, floor or muting.
-QUIET_ROOM = AugmentConfig(time_shift_ms=0, noise_probability=1.0, reverb_probability=0.0, gain_probability=0.0,
+QUIET_ROOM = AugmentConfig(snr_db_min=-5.0, time_shift_ms=0, noise_probability=1.0, reverb_probability=0.0, gain_probability=0.0,
                            noise_floor_db_min=-200, noise_floor_db_max=-200, digital_silence_probability=0.0)
+ROOM_RECIPE = AugmentConfig(**ROOM)
 
 
 def words(batch: int = 8, seed: int = 0) -> torch.Tensor:
@@ -92,7 +93,7 @@ def test_the_noise_floor_is_heard_under_digital_silence_at_its_level():
 def test_muted_input_is_exact_digital_silence_and_only_for_silence_examples():
     clean = words(32)
     is_silence = torch.arange(32) < 16
-    config = replace(AugmentConfig(), digital_silence_probability=1.0)
+    config = replace(ROOM_RECIPE, digital_silence_probability=1.0)
     out = hear_a_room(clean, is_silence, bank(), config, SR, torch.Generator().manual_seed(0))
     assert (out[:16] == 0).all()
     assert (out[16:].abs().amax(dim=1) > 0).all()
@@ -100,9 +101,9 @@ def test_muted_input_is_exact_digital_silence_and_only_for_silence_examples():
 
 def test_room_augmentation_is_repeatable_from_the_seed_and_stays_in_full_scale():
     clean, is_silence = words(16), torch.arange(16) < 4
-    first = augment_waveform(clean, is_silence, bank(), AugmentConfig(), SR, torch.Generator().manual_seed(5))
-    again = augment_waveform(clean, is_silence, bank(), AugmentConfig(), SR, torch.Generator().manual_seed(5))
-    other = augment_waveform(clean, is_silence, bank(), AugmentConfig(), SR, torch.Generator().manual_seed(6))
+    first = augment_waveform(clean, is_silence, bank(), ROOM_RECIPE, SR, torch.Generator().manual_seed(5))
+    again = augment_waveform(clean, is_silence, bank(), ROOM_RECIPE, SR, torch.Generator().manual_seed(5))
+    other = augment_waveform(clean, is_silence, bank(), ROOM_RECIPE, SR, torch.Generator().manual_seed(6))
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert first.abs().max() <= 1.0 and first.shape == clean.shape
 
@@ -130,3 +131,9 @@ def test_synthetic_noise_kinds_come_at_minus_20_dbfs_with_their_colour():
     hum = mains_hum(60, SR * 2, rng)
     peak = np.fft.rfftfreq(len(hum), 1 / SR)[np.argmax(np.abs(np.fft.rfft(hum)))]
     assert peak % 60 == pytest.approx(0, abs=1)
+
+
+def test_without_the_room_recipe_training_noise_is_the_first_models_fixed_gain_mix():
+    clean, is_silence = words(16), torch.zeros(16, dtype=torch.bool)
+    plain = AugmentConfig(time_shift_ms=0, noise_probability=1.0, noise_max_volume=0.0)
+    assert torch.equal(augment_waveform(clean, is_silence, bank(), plain, SR, torch.Generator().manual_seed(0)), clean)
