@@ -28,6 +28,12 @@ def time_shift(waveform: torch.Tensor, max_shift: int, generator: torch.Generato
     return torch.gather(waveform, 1, source.clamp(0, samples - 1)) * inside
 
 
+def noise_segments(noise: torch.Tensor, batch: int, samples: int, generator: torch.Generator) -> torch.Tensor:
+    """(batch, samples) random stretches of the concatenated noise bank."""
+    start = torch.randint(0, noise.numel() - samples, (batch, 1), generator=generator, device=noise.device)
+    return noise[start + torch.arange(samples, device=noise.device)[None]]
+
+
 def mix_noise(
     waveform: torch.Tensor,
     noise: torch.Tensor,
@@ -39,8 +45,7 @@ def mix_noise(
     if probability <= 0 or noise.numel() <= waveform.shape[1]:
         return waveform
     batch, samples = waveform.shape
-    start = torch.randint(0, noise.numel() - samples, (batch, 1), generator=generator, device=waveform.device)
-    segments = noise[start + torch.arange(samples, device=waveform.device)[None]]  # (batch, samples)
+    segments = noise_segments(noise, batch, samples, generator)
     volume = torch.rand((batch, 1), generator=generator, device=waveform.device) * max_volume
     chosen = torch.rand((batch, 1), generator=generator, device=waveform.device) < probability
     return (waveform + segments * volume * chosen).clamp(-1, 1)
@@ -85,12 +90,6 @@ def spec_augment(features: torch.Tensor, config: AugmentConfig, generator: torch
     return _mask(features, config.freq_masks, config.freq_mask_bins, 2, generator)
 
 
-def noise_segments(noise: torch.Tensor, batch: int, samples: int, generator: torch.Generator) -> torch.Tensor:
-    """(batch, samples) random stretches of the concatenated noise bank."""
-    start = torch.randint(0, noise.numel() - samples, (batch, 1), generator=generator, device=noise.device)
-    return noise[start + torch.arange(samples, device=noise.device)[None]]
-
-
 def hear_a_room(waveform: torch.Tensor, is_silence: torch.Tensor, noise: torch.Tensor, config: AugmentConfig,
                 sample_rate: int, generator: torch.Generator) -> torch.Tensor:
     """What a microphone in a room adds to a clean clip, in the order it happens:
@@ -107,7 +106,10 @@ def hear_a_room(waveform: torch.Tensor, is_silence: torch.Tensor, noise: torch.T
     """
     batch, samples = waveform.shape
     device = waveform.device
-    rand = lambda: torch.rand(batch, generator=generator, device=device)  # noqa: E731
+
+    def rand() -> torch.Tensor:  # (batch,) uniform draws, one per clip
+        return torch.rand(batch, generator=generator, device=device)
+
     if config.reverb_probability > 0:
         rt60 = _uniform((batch,), 0.1, config.reverb_rt60_max, generator, device)
         wet = reverberate(waveform, decay_impulse_response(rt60, samples // 2, sample_rate, generator))
