@@ -325,6 +325,51 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="DIR", help="folder with one sub-folder of clips per word (e.g. the canonical test set)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     add_device_argument(p)
+    stream = p.add_argument_group("long recordings (--streaming)")
+    stream.add_argument("--streaming", action="store_true", help="lay the clips at random times over a background and score what `classify` detects in it: found, wrong, missed, false alarms per hour")
+    stream.add_argument("--minutes", type=float, default=10.0, help="length of the recording (default: %(default)s)")
+    stream.add_argument("--background", metavar="PATH", help="noise recording(s) under the words, a file or folder (default: a quiet room tone)")
+    stream.add_argument("--snr", type=float, help="background this many dB under the words' median level (default: as recorded)")
+    stream.add_argument("--split", choices=["all", "validation", "test"], default="all", help="only these speakers of the model's own split (default: %(default)s)")
+    stream.add_argument("--seed", type=int, default=0, help="word order, times and background offset (default: %(default)s)")
+
+
+def run_streaming(args: argparse.Namespace, model, device: str) -> int:
+    import numpy as np
+
+    from speechcmd.model.audio import AudioError, find_audio_files, load_audio
+    from speechcmd.model.detection import DetectionPolicy
+    from speechcmd.model.inference import Classifier
+    from speechcmd.train.data import DatasetError
+    from speechcmd.train.streaming_eval import evaluate_stream, load_words
+
+    if args.minutes <= 0:
+        raise UserError("--minutes must be positive.")
+    split_parameters = model.metadata.get("split_parameters")
+    if args.split != "all" and not split_parameters:
+        raise UserError(f"{args.model or 'the model'}: has no split_parameters in its metadata; use --split all.")
+    try:
+        words = load_words(Path(args.data), model.labels, split_parameters, args.split)
+        background = None
+        if args.background:
+            files = find_audio_files([args.background])
+            if not files:
+                raise UserError(f"{args.background}: no audio files; pass a noise recording or a folder of them.")
+            background = np.concatenate([load_audio(path) for path in files])
+    except (DatasetError, AudioError) as error:
+        raise UserError(str(error)) from None
+    if not words:
+        raise UserError(f"{args.data}: no spoken clips with a label of the model in the {args.split} speakers.")
+    classifier = Classifier(model, device=device, policy=DetectionPolicy.for_model(model))
+    result = evaluate_stream(classifier, words, args.minutes * 60, args.seed, background, args.snr)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['seconds'] / 60:.1f} minutes, {result['commands']} commands: found {result['found_rate']:.1%}, "
+              f"wrong label {result['wrong_rate']:.1%}, missed {result['missed_rate']:.1%}; false alarms "
+              f"{result['false_alarms_per_hour']:.1f} per hour ({result['false_alarms_background']} on background, "
+              f"{result['false_alarms_words']} on other words, {result['repeats']} repeated)\npolicy: {result['policy']}")
+    return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -335,6 +380,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     model = load_model_or_fail(args.model, device)
+    if args.streaming:
+        return run_streaming(args, model, device)
     try:
         result, failures = evaluate_folder(model, Path(args.data), device)
         clips = [clip.path for clip in scan_folder(Path(args.data))]

@@ -10,6 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from speechcmd.train.config import AugmentConfig
+from speechcmd.train.noise import decay_impulse_response, mix_at_snr, reverberate, scale_to_db
 
 
 def _uniform(shape, low, high, generator, device):
@@ -27,6 +28,12 @@ def time_shift(waveform: torch.Tensor, max_shift: int, generator: torch.Generato
     return torch.gather(waveform, 1, source.clamp(0, samples - 1)) * inside
 
 
+def noise_segments(noise: torch.Tensor, batch: int, samples: int, generator: torch.Generator) -> torch.Tensor:
+    """(batch, samples) random stretches of the concatenated noise bank."""
+    start = torch.randint(0, noise.numel() - samples, (batch, 1), generator=generator, device=noise.device)
+    return noise[start + torch.arange(samples, device=noise.device)[None]]
+
+
 def mix_noise(
     waveform: torch.Tensor,
     noise: torch.Tensor,
@@ -38,8 +45,7 @@ def mix_noise(
     if probability <= 0 or noise.numel() <= waveform.shape[1]:
         return waveform
     batch, samples = waveform.shape
-    start = torch.randint(0, noise.numel() - samples, (batch, 1), generator=generator, device=waveform.device)
-    segments = noise[start + torch.arange(samples, device=waveform.device)[None]]  # (batch, samples)
+    segments = noise_segments(noise, batch, samples, generator)
     volume = torch.rand((batch, 1), generator=generator, device=waveform.device) * max_volume
     chosen = torch.rand((batch, 1), generator=generator, device=waveform.device) < probability
     return (waveform + segments * volume * chosen).clamp(-1, 1)
@@ -84,6 +90,46 @@ def spec_augment(features: torch.Tensor, config: AugmentConfig, generator: torch
     return _mask(features, config.freq_masks, config.freq_mask_bins, 2, generator)
 
 
+def hear_a_room(waveform: torch.Tensor, is_silence: torch.Tensor, noise: torch.Tensor, config: AugmentConfig,
+                sample_rate: int, generator: torch.Generator) -> torch.Tensor:
+    """What a microphone in a room adds to a clean clip, in the order it happens:
+
+    1. reverberation (a share of clips): a decaying-noise room impulse response;
+    2. background noise: under a word at an SNR relative to the word (`config.snr_db_*`); for a
+       silence example, at an absolute level (`config.silence_level_db_*`), so silence spans
+       everything from a quiet room to a loud one;
+    3. a level change of the whole scene (a share of clips): near or far talker, low or high gain;
+    4. muted input: a share of silence examples becomes digital zeros;
+    5. the microphone's own hiss (`config.noise_floor_db_*`) under everything but muted input.
+
+    waveform (batch, samples) in [-1, 1], is_silence (batch,) bool -> (batch, samples), clipped.
+    """
+    batch, samples = waveform.shape
+    device = waveform.device
+
+    def rand() -> torch.Tensor:  # (batch,) uniform draws, one per clip
+        return torch.rand(batch, generator=generator, device=device)
+
+    if config.reverb_probability > 0:
+        rt60 = _uniform((batch,), 0.1, config.reverb_rt60_max, generator, device)
+        wet = reverberate(waveform, decay_impulse_response(rt60, samples // 2, sample_rate, generator))
+        waveform = torch.where((rand() < config.reverb_probability)[:, None], wet, waveform)
+    if config.noise_probability > 0 and noise.numel() > samples:
+        segments = noise_segments(noise, batch, samples, generator)
+        snr = _uniform((batch,), config.snr_db_min, config.snr_db_max, generator, device)
+        level = _uniform((batch,), config.silence_level_db_min, config.silence_level_db_max, generator, device)
+        noisy = torch.where(is_silence[:, None], waveform + scale_to_db(segments, level), mix_at_snr(waveform, segments, snr))
+        waveform = torch.where((rand() < config.noise_probability)[:, None], noisy, waveform)
+    if config.gain_probability > 0:
+        gain_db = _uniform((batch,), config.gain_db_min, config.gain_db_max, generator, device)
+        gain = torch.where(rand() < config.gain_probability, 10 ** (gain_db / 20), 1.0)
+        waveform = waveform * gain[:, None]
+    muted = is_silence & (rand() < config.digital_silence_probability)
+    floor_db = _uniform((batch,), config.noise_floor_db_min, config.noise_floor_db_max, generator, device)
+    hiss = torch.randn((batch, samples), generator=generator, device=device) * 10 ** (floor_db / 20)[:, None]
+    return torch.where(muted[:, None], 0.0, waveform + hiss).clamp(-1, 1)
+
+
 def augment_waveform(
     waveform: torch.Tensor,
     is_silence: torch.Tensor,
@@ -92,10 +138,14 @@ def augment_waveform(
     sample_rate: int,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """All waveform-domain augmentations, in the order of TF's speech_commands input pipeline."""
+    """All waveform-domain augmentations: speaker and timing variation (TF's speech_commands input
+    pipeline), then the room (`hear_a_room`), or, with `config.snr_db_min` None, TF's fixed-gain
+    background noise."""
     waveform = change_volume(waveform, config.volume_range, generator)
     waveform = change_speed(waveform, config.speed_range, generator)
     waveform = time_shift(waveform, round(config.time_shift_ms * sample_rate / 1000), generator)
+    if config.snr_db_min is not None:
+        return hear_a_room(waveform, is_silence, noise, config, sample_rate, generator)
     volume = torch.where(is_silence[:, None], config.silence_noise_max_volume, config.noise_max_volume)
     probability = config.noise_probability
     return mix_noise(waveform, noise, probability, volume, generator)

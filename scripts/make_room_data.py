@@ -1,0 +1,162 @@
+"""Build the room-robust training folder and the held-out noise for the robustness suite.
+
+    python scripts/make_room_data.py --out runs/room-data
+
+Writes, deterministically (seed 0), nothing into the checkout's tracked files:
+- `OUT/merged/`: speech_commands_12 and speech_commands_extra in one folder-per-label tree of
+  symbolic links, so that `build_dataset` splits speakers over the union (the extra README's rule);
+  the extra's 25 other words become `_unknown_` under the 12-label protocol.
+- `OUT/merged/_background_noise_/`: the TRAINING noise kinds: four of the dataset's six recordings
+  (white and pink noise, exercise bike, running tap) and synthesized ones: brown, blue and violet
+  noise, 50 and 60 Hz mains hum with harmonics, clicks and knocks, and babble of 3 to 7 espeak-ng
+  talkers (many voices and variants).
+- `OUT/heldout_noise/`: the noise kinds training never hears under a word, for the robustness
+  suite: the dataset's dishes and cat recordings (everyday noise) and babble of flite talkers
+  (5 talkers each; another synthesizer, other voices). Caveat: the dataset's own `_silence_` clips are cuts of all
+  six recordings, so the held-out two were heard as silence, never under a word.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from speechcmd.model.audio import load_audio
+from speechcmd.train.noise import babble, clicks, coloured_noise, mains_hum
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+TRAIN_RECORDINGS = ["white_noise.wav", "pink_noise.wav", "exercise_bike.wav", "running_tap.wav"]
+HELD_OUT_RECORDINGS = ["doing_the_dishes.wav", "dude_miaowing.wav"]
+SR = 16_000
+
+# Babble text: everyday words, none of the ten commands (babble under a word must not say one).
+VOCABULARY = """the a of and to in is it that was he for with as his they be at one have this from or had
+by hot but some what there we can out other were all your when use word how said an each she which do
+their time if will way about many then them would write like so these her long make thing see him
+two has look more day could come did my sound number most people over know water than call first who
+may down side been now find any new work part take get place made live where after back little only
+round man year came show every good me give our under name very through just form much great think
+say help low line before turn cause same mean differ move right boy old too does tell sentence set
+three want air well also play small end put home read hand port large spell add even land here must
+big high such follow act why ask men change went light kind need house picture try us again animal
+point mother world near build self earth father head stand own page should country found answer
+school grow study still learn plant cover food sun four thought let keep eye never last door between
+city tree cross since hard start might story saw far sea draw left late run while press close night
+real life few north open seem together next white children begin got walk example ease paper often
+always music those both mark book letter until mile river car feet care second group carry took rain
+eat room friend began idea fish mountain once base hear horse cut sure watch colour face wood main
+enough plain girl usual young ready above ever red list though feel talk bird soon body dog family
+direct pose leave song measure state product black short numeral class wind question happen complete
+ship area half rock order fire south problem piece told knew pass farm top whole king size heard best
+hour better true during hundred am remember step early hold west ground interest reach fast five sing
+listen six table travel less morning ten simple several vowel toward war lay against pattern slow
+center love person money serve appear road map science rule govern pull cold notice voice fall power
+town fine certain fly unit lead cry dark machine note wait plan figure star box noun field rest
+correct able pound done beauty drive stood contain front teach week final gave green quick develop
+sleep warm free minute strong special mind behind clear tail produce fact street inch lot nothing
+course stay wheel full force blue object decide surface deep moon island foot yet busy test record
+boat common gold possible plane age dry wonder laugh thousand ago ran check game shape yes""".split()
+COMMANDS = {"yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"}
+VOCABULARY = [w for w in VOCABULARY if w not in COMMANDS]
+
+ESPEAK_VOICES = ["en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd"]
+ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2", "croak", "whisper"]
+FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
+
+
+def sentences(rng: np.random.Generator, count: int) -> str:
+    return ". ".join(" ".join(rng.choice(VOCABULARY, rng.integers(4, 12))) for _ in range(count)) + "."
+
+
+def synthesize(command: list[str], text: str) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "talker.wav"
+        subprocess.run([*command, str(path), text] if command[0] == "espeak-ng" else [*command, path.as_posix(), "-t", text],
+                       check=True, capture_output=True)
+        return load_audio(path, SR)
+
+
+def espeak_talker(rng: np.random.Generator) -> np.ndarray:
+    voice = f"{rng.choice(ESPEAK_VOICES)}+{rng.choice(ESPEAK_VARIANTS)}"
+    speed, pitch = int(rng.integers(120, 200)), int(rng.integers(20, 80))
+    return synthesize(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w"], sentences(rng, 12))
+
+
+def flite_talker(rng: np.random.Generator) -> np.ndarray:
+    return synthesize(["flite", "-voice", str(rng.choice(FLITE_VOICES)), "--setf", f"duration_stretch={rng.uniform(0.8, 1.3):.2f}",
+                       "--setf", f"int_f0_target_mean={rng.uniform(90, 220):.0f}", "-o"], sentences(rng, 12))
+
+
+def babble_tracks(talker, count: int, seconds: float, rng: np.random.Generator, talker_range: tuple[int, int]) -> list[np.ndarray]:
+    tracks = []
+    for _ in range(count):
+        talkers = [talker(rng) for _ in range(int(rng.integers(*talker_range)))]
+        tracks.append(babble(talkers, int(seconds * SR), rng))
+    return tracks
+
+
+def link_tree(source: Path, target: Path) -> int:
+    """Link every clip of a folder-per-label tree into `target`; refuse to overwrite a clip."""
+    linked = 0
+    for folder in sorted(p for p in source.iterdir() if p.is_dir() and p.name != "_background_noise_"):
+        (target / folder.name).mkdir(parents=True, exist_ok=True)
+        for clip in sorted(folder.glob("*.wav")):
+            link = target / folder.name / clip.name
+            if link.exists() or link.is_symlink():
+                if link.resolve() != clip.resolve():
+                    raise SystemExit(f"{link}: two clips with this name; rename one before merging.")
+                continue
+            os.symlink(clip.resolve(), link)
+            linked += 1
+    return linked
+
+
+def write(path: Path, samples: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.clip(samples, -1, 1), SR, subtype="PCM_16")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "room-data")
+    parser.add_argument("--data", type=Path, default=DATA / "speech_commands_12")
+    parser.add_argument("--extra", type=Path, default=DATA / "speech_commands_extra")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    merged, heldout = args.out / "merged", args.out / "heldout_noise"
+    counts = [link_tree(args.data, merged), link_tree(args.extra, merged) if args.extra.is_dir() else 0]
+    print(f"linked {counts[0]} + {counts[1]} clips into {merged}", file=sys.stderr)
+
+    noise = merged / "_background_noise_"
+    noise.mkdir(parents=True, exist_ok=True)
+    for name in TRAIN_RECORDINGS:
+        if not (noise / name).exists():
+            os.symlink((args.data / "_background_noise_" / name).resolve(), noise / name)
+    for colour in ("brown", "blue", "violet"):
+        write(noise / f"synthetic_{colour}_noise.wav", coloured_noise(colour, 30 * SR, rng))
+    for hz in (50, 60):
+        write(noise / f"synthetic_hum_{hz}hz.wav", mains_hum(hz, 30 * SR, rng))
+    write(noise / "synthetic_clicks.wav", clicks(60 * SR, rng))
+    for k, track in enumerate(babble_tracks(espeak_talker, 4, 60, rng, (3, 8))):
+        write(noise / f"synthetic_babble_espeak_{k}.wav", track)
+
+    for name in HELD_OUT_RECORDINGS:
+        if not (heldout / name).exists():
+            heldout.mkdir(parents=True, exist_ok=True)
+            os.symlink((args.data / "_background_noise_" / name).resolve(), heldout / name)
+    for k, track in enumerate(babble_tracks(flite_talker, 2, 60, rng, (5, 6))):
+        write(heldout / f"babble_flite_{k}.wav", track)
+    print(f"wrote training noise to {noise} and held-out noise to {heldout}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
