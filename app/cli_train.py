@@ -66,6 +66,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     aug.add_argument("--time-masks", type=int, default=augment.time_masks, help="SpecAugment time masks, 0 = off (default: %(default)s)")
     aug.add_argument("--freq-masks", type=int, default=augment.freq_masks, help="SpecAugment frequency masks, 0 = off (default: %(default)s)")
     aug.add_argument("--speed", type=float, default=augment.speed_range, help="speed perturbation range, e.g. 0.1 for +-10%%, 0 = off (default: %(default)s)")
+    aug.add_argument("--room", action="store_true", help="train for a real room: noise at -5..30 dB SNR under the word, level -40..+6 dB over a noise floor, reverberation, muted input (train/config.py ROOM)")
     aug.add_argument("--volume", type=float, default=augment.volume_range, help="volume perturbation range, e.g. 0.3 for +-30%%, 0 = off (default: %(default)s)")
 
     out = p.add_argument_group("output")
@@ -78,7 +79,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 def configs_from_args(args: argparse.Namespace, root: Path, device: str):
     """The dataset, training settings and model settings that `speechcmd train` options describe."""
     from speechcmd.model.config import FeatureConfig, ModelConfig
-    from speechcmd.train.config import AugmentConfig, TrainConfig
+    from speechcmd.train.config import ROOM, AugmentConfig, TrainConfig
     from speechcmd.train.data import build_dataset
 
     dataset = build_dataset(root, args.labels, args.validation_fraction, args.test_fraction, args.split_salt, seed=args.seed)
@@ -92,6 +93,7 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
         freq_masks=args.freq_masks,
         speed_range=args.speed,
         volume_range=args.volume,
+        **(ROOM if args.room else {}),
     )
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
@@ -182,6 +184,8 @@ def resumed_run(args: argparse.Namespace, given: dict, device: str):
         "augment": asdict(training.augment), "split": split, "metadata": {"teachers": metadata.get("teachers", [])},
     }
     conflicts = []
+    if "room" in given and given["room"] != (stored["augment"].get("snr_db_min") is not None):
+        conflicts.append(f"--room (the run trained {'in' if not given['room'] else 'without'} a room)")
     for option, value in given.items():
         if option not in RUN_SETTINGS:
             continue

@@ -2,3 +2,4 @@
 
 __version__ = "0.1.0"
 SAMPLE_RATE = 16_000
+SILENCE = "_silence_"  # the label of no speech at all

@@ -89,6 +89,10 @@ class ModelConfig:
     dropout: float = 0.1  # between recurrent layers and before the head, in training only
     pooling: str = "last"  # how the per-step outputs become one vector: last step or mean over time
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    # A window whose loudest sample is below this (dB re full scale) is `_silence_` whatever the
+    # network says: no input, a muted microphone, a room far too quiet for any word. Speech even
+    # 40 dB below a normal level peaks well above it. None: no gate.
+    silence_gate_dbfs: float | None = -60.0
 
     def __post_init__(self):
         if not isinstance(self.cell, str) or self.cell not in CELLS:
@@ -98,6 +102,8 @@ class ModelConfig:
         check_range("hidden_size", self.hidden_size, 1, 1024, integer=True)
         check_range("num_layers", self.num_layers, 1, 8, integer=True)
         check_range("dropout", self.dropout, 0.0, 0.9)
+        if self.silence_gate_dbfs is not None:
+            check_range("silence_gate_dbfs", self.silence_gate_dbfs, -150.0, 0.0)
         if not isinstance(self.features, FeatureConfig):
             raise ValueError("features must be a FeatureConfig.")
 

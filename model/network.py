@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from speechcmd.model import SILENCE
 from speechcmd.model.config import CELLS, POOLINGS, ModelConfig  # noqa: F401  (re-exported)
 from speechcmd.model.features import MFCC, FeatureConfig  # noqa: F401  (re-exported)
 
@@ -298,12 +299,25 @@ class SpeechCommandsModel(nn.Module):
         """(batch, frames, n_mfcc) normalized features -> (batch, labels) logits."""
         return self.head(self.dropout(self._pool(self.recurrent(mfcc))))
 
+    def gate_silence(self, waveform: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Windows quieter than `config.silence_gate_dbfs` at their loudest sample get the logits
+        of certain silence: the network never heard digital zeros as a word, and must not say one."""
+        gate = self.config.silence_gate_dbfs
+        if gate is None or SILENCE not in self.labels:
+            return logits
+        quiet = waveform.abs().amax(dim=-1) < 10 ** (gate / 20)  # (batch,)
+        if not quiet.any():
+            return logits
+        certain = torch.full_like(logits, -30.0)
+        certain[:, self.labels.index(SILENCE)] = 30.0
+        return torch.where(quiet[:, None], certain, logits)
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        return self.logits_from_features(self.frontend(waveform))
+        return self.gate_silence(waveform, self.logits_from_features(self.frontend(waveform)))
 
     def trace(self, waveform: torch.Tensor, steps: bool = False) -> Trace:
         """Like `forward`, keeping the features and every gate (`steps=True`: the step loop)."""
         mfcc = self.frontend(waveform)
         outputs, layers = self.recurrent.trace(mfcc, steps)
-        logits = self.head(self.dropout(self._pool(outputs)))
+        logits = self.gate_silence(waveform, self.head(self.dropout(self._pool(outputs))))
         return Trace(logits=logits, mfcc=mfcc, layers=layers)

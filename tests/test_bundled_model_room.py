@@ -1,17 +1,17 @@
 """The bundled model in a room: no input, muted input and room tone are `_silence_`, never a command,
-through the path `speechcmd classify` takes; and it carries the detection operating point chosen
-for it on validation speakers, which the detector then uses."""
+through the path `speechcmd classify` takes; and an operating point saved with a model comes back with it."""
 
 import json
 
 import numpy as np
 import pytest
+import torch
 
 from speechcmd.app.cli import main
-from speechcmd.model.checkpoint import load_model
+from speechcmd.model.checkpoint import load_model, save_checkpoint
 from speechcmd.model.detection import DetectionPolicy
 from speechcmd.train.noise import coloured_noise
-from tests.conftest import write_wav
+from conftest import write_wav
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,19 @@ def test_room_tone_is_silence(tmp_path, capsys, colour, level_db):
     assert classify(capsys, *tones) == ["_silence_"] * 5
 
 
-def test_the_bundled_model_carries_its_chosen_operating_point(bundled):
-    stored = bundled.metadata["detection_policy"]
-    assert DetectionPolicy.for_model(bundled) == DetectionPolicy(**stored)
-    assert "quiet" in bundled.metadata["detection_policy_validation"]
+def test_an_operating_point_saved_with_a_model_comes_back_with_it(tmp_path, tiny_model):
+    policy = DetectionPolicy(average_seconds=0.3, threshold=0.8, suppression_seconds=1.5)
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, {"detection_policy": policy.to_dict()})
+    assert DetectionPolicy.for_model(load_model(path)) == policy
+    assert DetectionPolicy.for_model(tiny_model) == DetectionPolicy()  # none saved: the defaults
+
+
+def test_the_silence_gate_holds_for_a_model_that_says_a_word_to_everything(tmp_path, tiny_model):
+    with torch.no_grad():
+        tiny_model.head.bias[tiny_model.labels.index("yes")] = 10.0
+    quiet = torch.from_numpy(coloured_noise("white", 16_000, np.random.default_rng(0)) * 10 ** (-75 / 20))[None].float()
+    speech_level = quiet * 10 ** (40 / 20)  # the same sound, 40 dB louder: above the gate
+    with torch.no_grad():
+        assert tiny_model.labels[int(tiny_model(quiet).argmax())] == "_silence_"
+        assert tiny_model.labels[int(tiny_model.trace(quiet).logits.argmax())] == "_silence_"
+        assert tiny_model.labels[int(tiny_model(speech_level).argmax())] == "yes"

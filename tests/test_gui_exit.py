@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from tests.conftest import tone, write_wav
+from conftest import tone, write_wav
 
 SCRIPT = """
 import sys, time
@@ -53,7 +53,7 @@ def test_closing_the_app_while_a_long_recording_is_scanned_exits_cleanly(tmp_pat
 
 
 def test_screenshots_without_their_data_fail_and_leave_the_docs_pictures_alone(tmp_path):
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
     docs = sorted((ROOT / "docs").glob("*.png"))
     before = {path: path.stat().st_mtime_ns for path in docs}

@@ -32,8 +32,8 @@ from speechcmd.model.checkpoint import CheckpointError, bundled_model_path, load
 from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 from speechcmd.train import download
 from speechcmd.train.download import DownloadError, download_speech_commands
-from tests.conftest import tone, write_wav
-from tests.test_data import make_folder
+from conftest import tone, write_wav
+from test_data import make_folder
 
 ODD_NAME = os.fsdecode(b"caf\xe9_nohash_0.wav")  # Latin-1 bytes: not valid UTF-8
 
@@ -496,7 +496,7 @@ def test_a_body_without_end_or_length_is_cut_off_and_deleted(tmp_path, monkeypat
 
 
 def test_a_second_download_into_the_same_cache_is_refused_while_the_first_runs(tmp_path):
-    from tests.test_download import ARCHIVE, ArchiveServer, sha256
+    from test_download import ARCHIVE, ArchiveServer, sha256
 
     holder = subprocess.Popen(
         [sys.executable, "-c", "import time; from speechcmd.train.locks import folder_lock\n"
@@ -516,7 +516,7 @@ def test_a_second_download_into_the_same_cache_is_refused_while_the_first_runs(t
 
 
 def test_the_unpacked_dataset_is_readable_by_everyone_the_umask_allows(tmp_path):
-    from tests.test_download import ARCHIVE, ArchiveServer, sha256
+    from test_download import ARCHIVE, ArchiveServer, sha256
 
     server = ArchiveServer(ARCHIVE)
     try:

@@ -17,7 +17,7 @@ import torch
 
 from speechcmd.app.cli import main
 from speechcmd.model.checkpoint import load_model, read_checkpoint
-from tests.test_data import make_folder
+from test_data import make_folder
 
 LABELS = "yes,no,up,_unknown_"
 TINY = ["--hidden", "8", "--layers", "1", "--batch-size", "8", "--quiet", "--warmup-epochs", "0",

@@ -16,8 +16,8 @@ from speechcmd.train.noise import active_power_db, power_db
 from speechcmd.train.streaming_eval import (
     MIN_GAP, Event, ScoredWindows, build_stream, choose_policy, detect, score_stream, score_windows,
 )
-from tests.conftest import tone
-from tests.test_data import make_folder
+from conftest import tone
+from test_data import make_folder
 
 SR = 16_000
 

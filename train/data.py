@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from speechcmd.model import SAMPLE_RATE
+from speechcmd.model import SAMPLE_RATE, SILENCE
 from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration, load_audio
 from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.train.config import SplitConfig
 
-SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
 BACKGROUND_NOISE = "_background_noise_"
 COMMANDS_10 = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
