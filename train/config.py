@@ -55,11 +55,11 @@ class AugmentConfig:
             check_range(name, getattr(self, name), 0.0, 1.0)
         check_range("gain_db_min", self.gain_db_min, -80.0, self.gain_db_max)
         check_range("gain_db_max", self.gain_db_max, -80.0, 20.0)
-        check_range("noise_floor_db_min", self.noise_floor_db_min, -150.0, self.noise_floor_db_max)
-        check_range("noise_floor_db_max", self.noise_floor_db_max, -150.0, 0.0)
+        check_range("noise_floor_db_min", self.noise_floor_db_min, -300.0, self.noise_floor_db_max)
+        check_range("noise_floor_db_max", self.noise_floor_db_max, -300.0, 0.0)
         check_range("reverb_rt60_max", self.reverb_rt60_max, 0.1, 3.0)
-        check_range("silence_level_db_min", self.silence_level_db_min, -150.0, self.silence_level_db_max)
-        check_range("silence_level_db_max", self.silence_level_db_max, -150.0, 0.0)
+        check_range("silence_level_db_min", self.silence_level_db_min, -300.0, self.silence_level_db_max)
+        check_range("silence_level_db_max", self.silence_level_db_max, -300.0, 0.0)
 
 
 # The room-robust recipe (issue 10), the AugmentConfig fields it sets. Off by default: it needs
