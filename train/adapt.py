@@ -168,7 +168,8 @@ def augmented_features(base, takes: list[Take], labels: list[str], copies: int, 
 
 def body_fingerprint(model: SpeechCommandsModel) -> str:
     """Identifies the front-end and recurrent weights: a replay bank is only valid for the body it came from."""
-    digest = hashlib.sha1(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    body = {k: v for k, v in model.config.to_dict().items() if k != "silence_gate_dbfs"}  # the gate acts on logits
+    digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode())
     for name, value in sorted(model.state_dict().items()):
         if not name.startswith("head."):
             digest.update(name.encode())
