@@ -40,36 +40,31 @@ def test_a_block_larger_than_the_buffer_keeps_its_newest_frames():
     assert ring.read()[:, 0].tolist() == [26, 27, 28, 29]
 
 
-def test_a_writer_thread_and_a_reader_thread_see_every_frame_once_or_count_it_lost():
-    ring = RingBuffer(4_800, channels=1)
+def stream_between_threads(ring: RingBuffer, total: int = 48_000, block: int = 480) -> np.ndarray:
+    """A writer thread writes frames 0..total-1 in blocks while this thread reads; what was read."""
     received = []
 
     def write():
-        for start in range(0, 48_000, 480):
-            ring.write(frames(start, 480, channels=1))
+        for start in range(0, total, block):
+            ring.write(frames(start, block, channels=1))
 
     writer = threading.Thread(target=write)
     writer.start()
     while writer.is_alive() or ring.available:
         received.append(ring.read()[:, 0])
     writer.join()
-    values = np.concatenate(received)
+    return np.concatenate(received)
+
+
+def test_a_writer_thread_and_a_reader_thread_see_every_frame_once_or_count_it_lost():
+    ring = RingBuffer(4_800, channels=1)
+    values = stream_between_threads(ring)
     assert ring.lost_frames + len(values) == 48_000
     assert np.all(np.diff(values) > 0)  # in order, none twice
 
 
 def test_a_buffer_that_holds_the_whole_stream_loses_nothing_between_threads():
     ring = RingBuffer(48_000, channels=1)
-    received = []
-
-    def write():
-        for start in range(0, 48_000, 480):
-            ring.write(frames(start, 480, channels=1))
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    while writer.is_alive() or ring.available:
-        received.append(ring.read()[:, 0])
-    writer.join()
+    values = stream_between_threads(ring)
     assert ring.lost_frames == 0
-    np.testing.assert_array_equal(np.concatenate(received), frames(0, 48_000, channels=1)[:, 0])
+    np.testing.assert_array_equal(values, frames(0, 48_000, channels=1)[:, 0])
