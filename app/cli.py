@@ -30,7 +30,7 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
 def run_classify(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from speechcmd.model.audio import AudioError, find_audio_files, short_clip_warning
+    from speechcmd.model.audio import AudioError, find_audio_files
     from speechcmd.model.detection import DetectionPolicy
     from speechcmd.model.inference import Classifier
 
@@ -53,13 +53,6 @@ def run_classify(args: argparse.Namespace) -> int:
     failed = 0
     for result in classifier.classify_files(files, top_k=top_k, detection_top_k=args.top_k or 0):
         failed += "error" in result
-        if "label" in result:
-            try:
-                warning = short_clip_warning(result["path"])
-            except AudioError:  # gone since it was read: its result stands
-                warning = None
-            if warning:
-                result["warning"] = warning
         print(json.dumps(result) if args.json else format_result(result), flush=True)
     if failed and not args.json:
         print(f"{failed} of {len(files)} inputs failed.", file=sys.stderr)

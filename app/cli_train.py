@@ -377,8 +377,7 @@ def run_streaming(args: argparse.Namespace, model, device: str) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from speechcmd.model.audio import AudioError, short_clip_warning
-    from speechcmd.train.data import DatasetError, scan_folder
+    from speechcmd.train.data import DatasetError
     from speechcmd.train.evaluate import evaluate_folder
     from speechcmd.train.metrics import format_report
 
@@ -388,24 +387,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return run_streaming(args, model, device)
     try:
         result, failures = evaluate_folder(model, Path(args.data), device)
-        clips = [clip.path for clip in scan_folder(Path(args.data))]
     except DatasetError as error:
         raise UserError(str(error)) from None
     except PermissionError as error:
         raise UserError(f"{error.filename}: permission denied; check who may read the dataset folder.") from None
     for failure in failures:
         print(f"skipped {failure['path']}: {failure['error']}", file=sys.stderr)
-    warnings = []
-    failed = {str(failure["path"]) for failure in failures}
-    for path in clips:
-        try:
-            warning = None if str(path) in failed else short_clip_warning(path)
-        except AudioError:
-            continue
-        if warning:
-            warnings.append({"path": str(path), "warning": warning})
-            print(f"warning: {path}: {warning}", file=sys.stderr)
-    if warnings:
-        result["warnings"] = warnings
+    for warning in result.get("warnings", []):
+        print(f"warning: {warning['path']}: {warning['warning']}", file=sys.stderr)
     print(json.dumps(result) if args.json else format_report(result))
     return 1 if failures else 0

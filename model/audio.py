@@ -141,9 +141,8 @@ def _decoded_bytes(handle: sf.SoundFile, sample_rate: int) -> int:
     return 4 * (handle.frames + handle.frames * sample_rate // handle.samplerate)
 
 
-def short_clip_warning(path: str | Path) -> str | None:
-    """A sentence when a file is far too short to hold a spoken word, else None."""
-    seconds = audio_duration(path)
+def short_clip_warning(seconds: float) -> str | None:
+    """A sentence when a clip of `seconds` is far too short to hold a spoken word, else None."""
     if seconds >= MIN_WORD_SECONDS:
         return None
     return f"only {seconds * 1000:.0f} ms of audio, far too short for a spoken word; the file may be cut short."

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from speechcmd.model.audio import AudioError, audio_duration, load_audio, stream_audio
+from speechcmd.model.audio import AudioError, audio_duration, load_audio, short_clip_warning, stream_audio
 from speechcmd.model.detection import CommandRecognizer, Detection, DetectionPolicy
 from speechcmd.model.network import SpeechCommandsModel
 
@@ -101,46 +101,41 @@ class Classifier:
         top = [(self.labels[i], float(probabilities[i])) for i in order]
         return ClipResult(label=top[0][0], score=top[0][1], top=top)
 
-    def scan(self, blocks: Iterable[np.ndarray], top_k: int = 0) -> list[Detection]:
-        """Detections in a recording given as a stream of sample blocks."""
-        recognizer = CommandRecognizer(self.labels, self.policy, self.window_samples / self.sample_rate, top_k)
-        detections: list[Detection] = []
+    def window_probabilities(self, blocks: Iterable[np.ndarray]) -> Iterator[tuple[float, np.ndarray]]:
+        """(end in seconds, probabilities) of every window `scan` decides on, scored in batches, in
+        bounded memory; a caller trying many policies on one recording scores it once with this."""
         ends: list[int] = []
         windows: list[np.ndarray] = []
-
-        def flush():
-            for end, probs in zip(ends, self.probabilities(np.stack(windows))):
-                detection = recognizer.process(end / self.sample_rate, probs)
-                if detection is not None:
-                    detections.append(detection)
-            ends.clear()
-            windows.clear()
-
         for end, window in sliding_windows(blocks, self.window_samples, self.hop_samples):
             ends.append(end)
             windows.append(window)
             if len(windows) == self.batch_size:
-                flush()
+                yield from zip((end / self.sample_rate for end in ends), self.probabilities(np.stack(windows)))
+                ends.clear()
+                windows.clear()
         if windows:
-            flush()
-        if (last := recognizer.finish()) is not None:
-            detections.append(last)
-        return detections
+            yield from zip((end / self.sample_rate for end in ends), self.probabilities(np.stack(windows)))
+
+    def scan(self, blocks: Iterable[np.ndarray], top_k: int = 0) -> list[Detection]:
+        """Detections in a recording given as a stream of sample blocks."""
+        recognizer = CommandRecognizer(self.labels, self.policy, self.window_samples / self.sample_rate, top_k)
+        return recognizer.run(self.window_probabilities(blocks))
 
     def classify_files(self, paths: Iterable[Path], top_k: int = 3, detection_top_k: int = 0) -> Iterator[dict]:
         """One JSON-ready result per file, in order; short clips are batched across files. Clips
         list their `top_k` labels; each detection in a recording its `detection_top_k` (0: none)."""
-        pending: list[tuple[Path, np.ndarray]] = []
+        pending: list[tuple[Path, np.ndarray, str | None]] = []  # path, window, warning
 
         def flush_clips():
-            probabilities = self.probabilities(np.stack([window for _, window in pending]))
-            for (path, _), probs in zip(pending, probabilities):
+            probabilities = self.probabilities(np.stack([window for _, window, _ in pending]))
+            for (path, _, warning), probs in zip(pending, probabilities):
                 result = self.clip_result(probs, top_k)
                 yield {
                     "path": str(path),
                     "label": result.label,
                     "score": round(result.score, 4),
                     "top": [[label, round(score, 4)] for label, score in result.top],
+                    **({"warning": warning} if warning else {}),
                 }
             pending.clear()
 
@@ -158,7 +153,8 @@ class Classifier:
                     yield from flush_clips()
                 yield {"path": str(path), "error": str(error)}
                 continue
-            pending.append((path, fit_to_window(samples, self.window_samples)))
+            warning = short_clip_warning(len(samples) / self.sample_rate)
+            pending.append((path, fit_to_window(samples, self.window_samples), warning))
             if len(pending) == self.batch_size:
                 yield from flush_clips()
         if pending:

@@ -27,11 +27,14 @@ def evaluate_folder(model, root: Path, device: str = "cpu") -> tuple[dict, list[
 def evaluate_clips(model, truth: dict[Path, int], device: str = "cpu") -> tuple[dict, list[dict]]:
     """Classify clips exactly as `speechcmd classify` does and score them against label indices."""
     classifier = Classifier(model, device=device)
-    targets, predictions, failures = [], [], []
+    targets, predictions, failures, warnings = [], [], [], []
     for result in classifier.classify_files(list(truth), top_k=1):
         if "label" not in result:
             failures.append({"path": result["path"], "error": result.get("error", "longer than one clip; evaluate takes 1 s clips")})
             continue
         targets.append(truth[Path(result["path"])])
         predictions.append(model.labels.index(result["label"]))
-    return report(np.array(targets, dtype=np.int64), np.array(predictions, dtype=np.int64), model.labels), failures
+        if "warning" in result:
+            warnings.append({"path": result["path"], "warning": result["warning"]})
+    scores = report(np.array(targets, dtype=np.int64), np.array(predictions, dtype=np.int64), model.labels)
+    return ({**scores, "warnings": warnings} if warnings else scores), failures
