@@ -27,6 +27,17 @@ def check_range(name: str, value: Any, low: float, high: float, integer: bool = 
         raise ValueError(f"{name} must be {what} from {low:g} to {high:g}, not {value!r}.")
 
 
+def known_settings(config_class, values: Any, what: str) -> dict[str, Any]:
+    """`values` as keyword arguments of `config_class`, refusing a non-dictionary or an unknown name
+    in one sentence: settings read from a file must not reach a constructor unchecked."""
+    if not isinstance(values, dict):
+        raise ValueError(f"the {what} settings are not a dictionary.")
+    unknown = set(values) - {f.name for f in fields(config_class)}
+    if unknown:
+        raise ValueError(f"unknown {what} settings: {', '.join(sorted(map(str, unknown)))}.")
+    return dict(values)
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Front-end settings in the Speech Commands tradition (Warden 2018; Sainath & Parada 2015)."""
@@ -112,17 +123,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        if not isinstance(data, dict):
-            raise ValueError("the model settings are not a dictionary.")
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown model settings: {', '.join(sorted(map(str, unknown)))}.")
-        values = dict(data)
+        values = known_settings(cls, data, "model")
         if "features" in values:
-            if not isinstance(values["features"], dict):
-                raise ValueError("the feature settings are not a dictionary.")
-            unknown = set(values["features"]) - {f.name for f in fields(FeatureConfig)}
-            if unknown:
-                raise ValueError(f"unknown feature settings: {', '.join(sorted(map(str, unknown)))}.")
-            values["features"] = FeatureConfig(**values["features"])
+            values["features"] = FeatureConfig(**known_settings(FeatureConfig, values["features"], "feature"))
         return cls(**values)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
-from speechcmd.model.config import check_range
+from speechcmd.model.config import check_range, known_settings
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "step", "constant")
@@ -112,13 +112,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        if not isinstance(data, dict) or not isinstance(data.get("augment", {}), dict):
-            raise ValueError("the training settings are not a dictionary.")
-        for config, values in ((cls, data), (AugmentConfig, data.get("augment", {}))):
-            unknown = set(values) - {f.name for f in fields(config)}
-            if unknown:
-                raise ValueError(f"unknown training settings: {', '.join(sorted(map(str, unknown)))}.")
-        return cls(**{**data, "augment": AugmentConfig(**data.get("augment", {}))})
+        values = known_settings(cls, data, "training")
+        augment = known_settings(AugmentConfig, values.get("augment", {}), "training")
+        return cls(**{**values, "augment": AugmentConfig(**augment)})
 
 
 @dataclass(frozen=True)
