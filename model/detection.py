@@ -18,6 +18,7 @@ display that wants the word at once.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -125,6 +126,8 @@ class CommandRecognizer:
         return finished
 
     def _top(self, average: np.ndarray) -> tuple[tuple[str, float], ...]:
+        if not self.top_k:
+            return ()
         order = np.argsort(average)[::-1][: self.top_k]
         return tuple((self.labels[i], float(average[i])) for i in order)
 
@@ -132,3 +135,10 @@ class CommandRecognizer:
         """The audio ended: the detection under way, if any, is final."""
         finished, self.pending = self.pending, None
         return finished
+
+    def run(self, windows: Iterable[tuple[float, np.ndarray]]) -> list[Detection]:
+        """Every detection in a whole stream of (window end time, probabilities), the last included."""
+        detections = [detection for time, probabilities in windows if (detection := self.process(time, probabilities))]
+        if (last := self.finish()) is not None:
+            detections.append(last)
+        return detections

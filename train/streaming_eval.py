@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from speechcmd.model.detection import NON_COMMANDS, CommandRecognizer, Detection, DetectionPolicy
-from speechcmd.model.inference import Classifier, sliding_windows
-from speechcmd.train.noise import active_power_db, scale_to_db
+from speechcmd.model.inference import Classifier
+from speechcmd.train.noise import active_power_db, coloured_noise, scale_to_db
 
 TOLERANCE = 0.75  # seconds after a word's end in which its detection may still come
 MIN_GAP = 1.0  # seconds of background at least between two words
@@ -90,8 +90,7 @@ def build_stream(
     no background: a faint pink-noise room tone at `background_db`."""
     total = int(seconds * sample_rate)
     if background is None:
-        white = np.fft.rfft(rng.standard_normal(total))
-        background = np.fft.irfft(white / np.sqrt(np.maximum(np.fft.rfftfreq(total, 1 / sample_rate), 20.0)), total)
+        background = coloured_noise("pink", total, rng, sample_rate)
     reps = int(np.ceil((total + len(background)) / len(background)))
     offset = int(rng.integers(len(background)))
     bed = np.tile(background, reps)[offset : offset + total].astype(np.float32)
@@ -148,19 +147,19 @@ class ScoredWindows:
     ends: np.ndarray  # (windows,) seconds
     probabilities: np.ndarray  # (windows, labels)
     labels: list[str] = field(default_factory=list)
+    window_seconds: float = 1.0
 
 
 def score_windows(classifier: Classifier, audio: np.ndarray) -> ScoredWindows:
     """The windows `Classifier.scan` would score, and their probabilities."""
-    ends, windows = zip(*sliding_windows([audio], classifier.window_samples, classifier.hop_samples))
-    return ScoredWindows(np.array(ends) / classifier.sample_rate, classifier.probabilities(np.stack(windows)), classifier.labels)
+    ends, probabilities = zip(*classifier.window_probabilities([audio]))
+    return ScoredWindows(np.array(ends), np.stack(probabilities), classifier.labels,
+                         classifier.window_samples / classifier.sample_rate)
 
 
-def detect(scored: ScoredWindows, policy: DetectionPolicy, window_seconds: float = 1.0) -> list[Detection]:
+def detect(scored: ScoredWindows, policy: DetectionPolicy) -> list[Detection]:
     """`Classifier.scan`'s decisions for `policy`, from windows scored once."""
-    recognizer = CommandRecognizer(scored.labels, policy, window_seconds)
-    out = (recognizer.process(float(t), p) for t, p in zip(scored.ends, scored.probabilities))
-    return [d for d in out if d is not None]
+    return CommandRecognizer(scored.labels, policy, scored.window_seconds).run(zip(scored.ends, scored.probabilities))
 
 
 POLICY_GRID = {
