@@ -324,7 +324,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    
     add_model_argument(p)
     p.add_argument("--data", required=True, metavar="DIR", help="folder with one sub-folder of clips per word (e.g. the canonical test set)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -339,12 +338,10 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_streaming(args: argparse.Namespace, model, device: str) -> int:
-    import numpy as np
-
-    from speechcmd.model.audio import AudioError, find_audio_files, load_audio
+    from speechcmd.model.audio import AudioError, find_audio_files
     from speechcmd.model.detection import DetectionPolicy
     from speechcmd.model.inference import Classifier
-    from speechcmd.train.data import DatasetError
+    from speechcmd.train.data import DatasetError, load_noise
     from speechcmd.train.streaming_eval import evaluate_stream, load_words
 
     if args.minutes <= 0:
@@ -359,7 +356,7 @@ def run_streaming(args: argparse.Namespace, model, device: str) -> int:
             files = find_audio_files([args.background])
             if not files:
                 raise UserError(f"{args.background}: no audio files; pass a noise recording or a folder of them.")
-            background = np.concatenate([load_audio(path) for path in files])
+            background = load_noise(files)
     except (DatasetError, AudioError) as error:
         raise UserError(str(error)) from None
     if not words:

@@ -31,14 +31,13 @@ from speechcmd.train.metrics import format_report, plot_confusion
 def choose_operating_point(model, data: Path, split: dict, minutes: float):
     import numpy as np
 
-    from speechcmd.model.audio import load_audio
     from speechcmd.model.inference import Classifier
-    from speechcmd.train.data import BACKGROUND_NOISE
+    from speechcmd.train.data import load_noise
     from speechcmd.train.streaming_eval import build_stream, choose_policy, load_words, score_windows
 
     classifier = Classifier(model)
     words = load_words(data, model.labels, split, "validation")
-    noise = np.concatenate([load_audio(path) for path in sorted((data / BACKGROUND_NOISE).glob("*.wav"))])
+    noise = load_noise(build_dataset(data, **split).noise_files)
     streams = {}
     for name, background, snr, budget, seed in (("quiet", None, None, 5.0, 10), ("noise_snr_10", noise, 10.0, 12.0, 11)):
         audio, events = build_stream(words, minutes * 60, np.random.default_rng(seed), background, snr)
