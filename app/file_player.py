@@ -20,10 +20,10 @@ from PySide6.QtCore import QObject, Signal
 
 from speechcmd.app import audio_backend
 from speechcmd.app.file_source import FileSource
+from speechcmd.app.jobs import Jobs, emit
 from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.audio import AudioError
 
-JOIN_SECONDS = 5.0
 SCAN_BLOCK_SECONDS = 1.0  # how often a scan looks at its cancel flag
 
 
@@ -49,7 +49,7 @@ class FilePlayer(QObject):
         self.source: FileSource | None = None
         self.audible = False
         self._cancel = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self.jobs = Jobs("file-job")
         self.started.connect(self._now_playing)  # queued: runs on the GUI thread, like stop()
 
     def open(self, path: str | Path, model, policy, paced: bool = True) -> int:
@@ -57,11 +57,7 @@ class FilePlayer(QObject):
         self.stop()
         self.token += 1
         self._cancel = threading.Event()
-        thread = threading.Thread(
-            target=self._job, args=(self.token, Path(path), model, policy, paced, self._cancel), name="file-job", daemon=True
-        )
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
+        self.jobs.start(self._job, self.token, Path(path), model, policy, paced, self._cancel)
         return self.token
 
     def stop(self) -> None:
@@ -83,26 +79,18 @@ class FilePlayer(QObject):
 
     def shutdown(self) -> None:
         self.stop()
-        for thread in self._threads:
-            thread.join(timeout=JOIN_SECONDS)
-        self._threads = []
+        self.jobs.join()
 
     @property
     def busy(self) -> bool:
-        return any(t.is_alive() for t in self._threads)
-
-    def _emit(self, signal, *args) -> None:
-        try:
-            signal.emit(*args)
-        except RuntimeError:
-            pass  # the window was destroyed meanwhile
+        return self.jobs.busy
 
     def _job(self, token: int, path: Path, model, policy, paced: bool, cancel: threading.Event) -> None:
         try:
             source = FileSource.from_path(path, cancelled=cancel.is_set, paced=paced)
         except AudioError as error:
             if not cancel.is_set():
-                self._emit(self.failed, token, str(error))
+                emit(self.failed, token, str(error))
             return
         if source is None or cancel.is_set():
             return
@@ -113,11 +101,11 @@ class FilePlayer(QObject):
             if audible:
                 audio_backend.stop_playback()
             return
-        self._emit(self.started, token, source, audible)
+        emit(self.started, token, source, audible)
         if not source.recording:
             return
         from speechcmd.model.inference import Classifier
 
         detections = Classifier(model, policy=policy).scan(_blocks(source.samples, cancel))
         if not cancel.is_set():
-            self._emit(self.scanned, token, detections)
+            emit(self.scanned, token, detections)

@@ -245,6 +245,8 @@ class MainWindow(QMainWindow):
         # exit aborted the process: "terminate called without an active exception").
         self.player.shutdown()
         self.loader.shutdown()
+        if getattr(self, "teach_panel", None) is not None:
+            self.teach_panel.job.shutdown()
         self.worker.shutdown()
         super().closeEvent(event)
 

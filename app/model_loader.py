@@ -8,13 +8,12 @@ here, so it never replaces the good one. The result comes back as a signal.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-JOIN_SECONDS = 5.0
+from speechcmd.app.jobs import Jobs, emit
 
 
 def model_name(path: str | None) -> str:
@@ -45,25 +44,21 @@ class ModelLoader(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.token = 0
-        self._threads: list[threading.Thread] = []
+        self.jobs = Jobs("model-load")
 
     @property
     def busy(self) -> bool:
-        return any(t.is_alive() for t in self._threads)
+        return self.jobs.busy
 
     def load(self, path: str | None) -> int:
         """Load `path` (None: the bundled model) on a thread; the newest request wins."""
         self.token += 1
-        thread = threading.Thread(target=self._job, args=(self.token, path), name="model-load", daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
+        self.jobs.start(self._job, self.token, path)
         return self.token
 
     def shutdown(self) -> None:
         self.token += 1  # whatever is still loading is not wanted any more
-        for thread in self._threads:
-            thread.join(timeout=JOIN_SECONDS)
-        self._threads = []
+        self.jobs.join()
 
     def _job(self, token: int, path: str | None) -> None:
         import torch
@@ -79,7 +74,4 @@ class ModelLoader(QObject):
             problem = try_model(model)
             name = model_name(path) if path else f"{Path(model.metadata.get('path', 'model')).name} (bundled)"
             result = (self.failed, token, f"{path}: {problem}.") if problem else (self.loaded, token, model, name)
-        try:
-            result[0].emit(*result[1:])
-        except RuntimeError:
-            pass  # the window was destroyed meanwhile
+        emit(*result)

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 from speechcmd.app import audio_backend
 from speechcmd.app.audio_backend import AudioBackendError, MicrophoneSource
 from speechcmd.app.drops import accept_files, dropped_files
+from speechcmd.app.jobs import Jobs, emit
 from speechcmd.app.views.heatmap import HeatMap
 from speechcmd.app.views.mfcc_view import MFCC_RANGE
 from speechcmd.model import SAMPLE_RATE
@@ -188,11 +189,11 @@ class TrainingJob(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._cancel = threading.Event()
-        self.thread: threading.Thread | None = None
+        self.jobs = Jobs("teach-training")
 
     @property
     def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        return self.jobs.busy
 
     def start(self, base: SpeechCommandsModel, takes: list[Take], config: AdaptConfig, replay: ReplaySource | None = None) -> None:
         """`replay(base, words)` -> (clips, noise, bank) is called on the thread: it reads files."""
@@ -200,28 +201,26 @@ class TrainingJob(QObject):
 
         def work():
             try:
-                self._emit(self.progress, 0.0, "reading clips of the model's own words")
+                emit(self.progress, 0.0, "reading clips of the model's own words")
                 clips, noise, bank = replay(base, sorted({t.label for t in takes})) if replay else ([], None, None)
                 result = adapt(base, takes, config, replay=clips, noise=noise, bank=bank,
-                               progress=lambda f, m: self._emit(self.progress, f, m), cancelled=self._cancel.is_set)
+                               progress=lambda f, m: emit(self.progress, f, m), cancelled=self._cancel.is_set)
             except AdaptCancelled:
-                self._emit(self.cancelled)
+                emit(self.cancelled)
             except (AdaptError, DatasetError, AudioError) as error:
-                self._emit(self.failed, str(error))
+                emit(self.failed, str(error))
             else:
-                self._emit(self.finished, result)
+                emit(self.finished, result)
 
-        self.thread = threading.Thread(target=work, name="teach-training", daemon=True)
-        self.thread.start()
-
-    def _emit(self, signal, *values) -> None:
-        try:
-            signal.emit(*values)
-        except RuntimeError:
-            pass  # the panel was closed while training
+        self.jobs.start(work)
 
     def cancel(self) -> None:
         self._cancel.set()
+
+    def shutdown(self) -> None:
+        """Cancel and wait: the window is closing."""
+        self.cancel()
+        self.jobs.join()
 
 
 class TeachPanel(QWidget):
