@@ -32,7 +32,7 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_adapt(args: argparse.Namespace) -> int:
     from speechcmd.model.audio import AudioError
-    from speechcmd.train.adapt import AdaptConfig, AdaptError, adapt, bundled_replay_bank, find_training_data, format_adapt_report, replay_takes, save_adapted
+    from speechcmd.train.adapt import AdaptConfig, AdaptError, adapt, check_takes, format_adapt_report, gather_replay, save_adapted
     from speechcmd.train.data import DatasetError
     from speechcmd.train.takes import load_takes
 
@@ -49,18 +49,15 @@ def run_adapt(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UserError(str(error)) from None
     replay, noise, bank = [], None, None
-    replay_root = None if args.no_replay else args.replay or find_training_data(base)
-    if not replay_root and not args.no_replay:
-        bank = bundled_replay_bank(base)
-        if bank is not None:
-            print(f"replaying the bundled features of the base model's words ({bank.source})", file=sys.stderr)
-    if replay_root:
-        print(f"replaying clips of the base model's words from {replay_root}", file=sys.stderr)
-        try:
-            replay, noise = replay_takes(base, replay_root, config.replay_per_label,
-                                         avoid_words={t.label for t in takes} - set(base.labels), seed=config.seed)
-        except (DatasetError, AudioError) as error:
-            raise UserError(f"--replay: {error}") from None
+    try:
+        new_words = check_takes(base, takes)  # "too few takes" before minutes of reading clips
+        if not args.no_replay:
+            replay, noise, bank, note = gather_replay(base, new_words, config, args.replay)
+            print(note, file=sys.stderr)
+    except AdaptError as error:
+        raise UserError(str(error)) from None
+    except (DatasetError, AudioError) as error:
+        raise UserError(f"--replay: {error}") from None
     try:
         adapted = adapt(base, takes, config, replay=replay, noise=noise, bank=bank)
     except AdaptError as error:

@@ -50,13 +50,13 @@ from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from speechcmd.model.checkpoint import CheckpointError
 from speechcmd.model.network import SpeechCommandsModel
-from speechcmd.train.adapt import (
-    AdaptCancelled, AdaptConfig, Adapted, AdaptError, adapt, bundled_replay_bank, find_training_data, replay_takes, save_adapted,
-)
+from speechcmd.train.adapt import AdaptCancelled, AdaptConfig, Adapted, AdaptError, adapt, check_takes, gather_replay, save_adapted
 from speechcmd.train.data import DatasetError
-from speechcmd.train.takes import BACKGROUND, OTHER_SPEECH, SUGGESTED_TAKES, Take, TakeError, TakeStore, check_new_word, prepare_take
+from speechcmd.train.takes import (
+    BACKGROUND, OTHER_SPEECH, SUGGESTED_TAKES, Take, TakeError, TakeStore, check_new_word, load_takes, prepare_take,
+)
 
-ReplaySource = Callable[[SpeechCommandsModel, list[str]], tuple]  # -> (clips, noise, bank): see replay_base_words
+ReplaySource = Callable[[SpeechCommandsModel, list[str], AdaptConfig], tuple]  # -> (clips, noise, bank, note): see gather_replay
 COUNTDOWN_SECONDS = 3
 RECORD_SECONDS = 1.5
 POLL_MS = 50
@@ -195,14 +195,18 @@ class TrainingJob(QObject):
     def running(self) -> bool:
         return self.jobs.busy
 
-    def start(self, base: SpeechCommandsModel, takes: list[Take], config: AdaptConfig, replay: ReplaySource | None = None) -> None:
-        """`replay(base, words)` -> (clips, noise, bank) is called on the thread: it reads files."""
+    def start(self, base: SpeechCommandsModel, takes_folder: Path, config: AdaptConfig, replay: ReplaySource | None = None) -> None:
+        """On the thread, as they read files: the takes in `takes_folder`, checked before anything
+        else, then `replay(base, words, config)` -> (clips, noise, bank, note)."""
         self._cancel.clear()
 
         def work():
             try:
-                emit(self.progress, 0.0, "reading clips of the model's own words")
-                clips, noise, bank = replay(base, sorted({t.label for t in takes})) if replay else ([], None, None)
+                takes, problems = load_takes(takes_folder, base.config.features.window_samples)
+                new_words = check_takes(base, takes)  # "too few takes" before minutes of reading clips
+                skipped = f" ({len(problems)} unusable take files skipped)" if problems else ""
+                emit(self.progress, 0.0, f"reading clips of the model's own words{skipped}")
+                clips, noise, bank, _ = replay(base, new_words, config) if replay else ([], None, None, "")
                 result = adapt(base, takes, config, replay=clips, noise=noise, bank=bank,
                                progress=lambda f, m: emit(self.progress, f, m), cancelled=self._cancel.is_set)
             except AdaptCancelled:
@@ -541,29 +545,14 @@ class TeachPanel(QWidget):
 
     # ---- training -------------------------------------------------------------------------------
 
-    def all_takes(self) -> tuple[list[Take], list[str]]:
-        """Every stored take, prepared; and one sentence per file that cannot be used."""
-        takes, problems = [], []
-        window = self.current_base().config.features.window_samples
-        for label, paths in self.store.paths().items():
-            for path in paths:
-                try:
-                    if path not in self.takes:
-                        self.takes[path] = prepare_take(load_audio(path), label, str(path), window)
-                    takes.append(self.takes[path])
-                except (AudioError, TakeError) as error:
-                    problems.append(str(error))
-        return takes, problems
-
     def train(self) -> bool:
         base = self.current_base()
         if base is None or self.job.running:
             return False
-        takes, problems = self.all_takes()
         self._set_busy(True)
         self.progress.setValue(0)
-        self._say("Training… " + (f"({len(problems)} unusable take files skipped)" if problems else ""))
-        self.job.start(base, takes, self.config, self.replay)
+        self._say("Training…")
+        self.job.start(base, self.store.root, self.config, self.replay)
         return True
 
     def cancel(self) -> None:
@@ -654,16 +643,6 @@ class TeachPanel(QWidget):
         super().closeEvent(event)
 
 
-def replay_base_words(base: SpeechCommandsModel, words: list[str]):
-    """What keeps the base model's words recognized: clips from its training speakers when its data
-    is here, else the features of such clips shipped with the bundled model (when `base` has its body)."""
-    root = find_training_data(base)
-    if root is None:
-        return [], None, bundled_replay_bank(base)
-    clips, noise = replay_takes(base, root, AdaptConfig.replay_per_label, avoid_words=[w for w in words if w not in base.labels])
-    return clips, noise, None
-
-
 def default_microphone():
     """The default input device as a 16 kHz source (AudioBackendError when there is none)."""
     devices = audio_backend.input_devices()
@@ -681,7 +660,7 @@ def install_teach(window: QMainWindow, takes_dir: str | Path | None = None, add_
     """Add the Teach panel as a dock (hidden until Teach > Teach words… is chosen, or shown by
     whoever installs it with `add_menu=False`) and switch the window to every model it makes:
     `model_ready` -> `window.use_model(model, source)`."""
-    options.setdefault("replay", replay_base_words)
+    options.setdefault("replay", gather_replay)
     panel = TeachPanel(lambda: getattr(window, "model", None), takes_dir, **options)
     scroll = QScrollArea()  # on a small screen the panel scrolls instead of squeezing its parts
     scroll.setWidget(panel)

@@ -275,7 +275,22 @@ def frozen_features(base: SpeechCommandsModel, waveform: torch.Tensor, last_laye
     return torch.cat(out)
 
 
-def _check_takes(base: SpeechCommandsModel, takes: list[Take]) -> list[str]:
+def gather_replay(base: SpeechCommandsModel, new_words, config: AdaptConfig, root: str | Path | None = None):
+    """What keeps the base model's words recognized while it learns `new_words`: clips of its
+    training speakers from `root` (default: its own training data, where that is on this machine),
+    else the features of such clips shipped with the bundled model. (clips, noise, bank, a sentence
+    saying which), for the Teach panel and `speechcmd adapt` alike."""
+    root = root or find_training_data(base)
+    if root is None:
+        bank = bundled_replay_bank(base)
+        note = (f"replaying the bundled features of the base model's words ({bank.source})" if bank is not None
+                else "no clips of the base model's words to replay: it learns from the takes alone")
+        return [], None, bank, note
+    clips, noise = replay_takes(base, root, config.replay_per_label, avoid_words=set(new_words) - set(base.labels), seed=config.seed)
+    return clips, noise, None, f"replaying clips of the base model's words from {root}"
+
+
+def check_takes(base: SpeechCommandsModel, takes: list[Take]) -> list[str]:
     """The new words, in order of first take; AdaptError when there is nothing new to learn or too little."""
     counts = take_counts(takes)
     new_words = list(dict.fromkeys(take.label for take in takes if take.label not in base.labels))
@@ -324,7 +339,7 @@ def adapt(
 
 def _adapt(base, takes, config, replay, noise, bank, report_progress: Progress, is_cancelled: Callable[[], bool]) -> Adapted:
     started = time.perf_counter()
-    new_words = _check_takes(base, takes)
+    new_words = check_takes(base, takes)
     labels = list(base.labels) + new_words
     augment = config.augment or base_augmentation(base)
     sample_rate = base.config.features.sample_rate

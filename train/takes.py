@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from speechcmd.model import SAMPLE_RATE
-from speechcmd.model.audio import AUDIO_EXTENSIONS, load_audio
+from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from speechcmd.model.trim import speech_bounds, speech_window
 from speechcmd.train.data import BACKGROUND_NOISE, SILENCE, UNKNOWN
 
@@ -128,8 +128,6 @@ class TakeStore:
 
 def load_takes(root: str | Path, window_samples: int, sample_rate: int = SAMPLE_RATE) -> tuple[list[Take], list[str]]:
     """Every usable take under a folder-per-label `root`, and one sentence per file refused."""
-    from speechcmd.model.audio import AudioError
-
     takes, problems = [], []
     for label, files in TakeStore(root).paths().items():
         for path in files:
