@@ -79,10 +79,10 @@ class TakeRecorder(QObject):
     recorded = Signal(object)  # np.ndarray (samples,)
     failed = Signal(str)
 
-    def __init__(self, open_source: Callable[[], object], parent=None, countdown_seconds: int = COUNTDOWN_SECONDS):
+    def __init__(self, open_source: Callable[[], object], parent=None):
         super().__init__(parent)
         self.open_source = open_source  # () -> an object with read() and close(), e.g. MicrophoneSource
-        self.countdown_seconds = countdown_seconds
+        self.countdown_seconds = COUNTDOWN_SECONDS  # tests shorten it
         self.source = None
         self.samples: list[np.ndarray] = []
         self.left = 0
@@ -522,7 +522,7 @@ class TeachPanel(QWidget):
     def record(self) -> None:
         if self.recorder.busy:
             return
-        self._set_busy(True, recording=True)
+        self._set_busy(True)
         self.recorder.start()
 
     def _recorded(self, samples: np.ndarray) -> None:
@@ -625,7 +625,7 @@ class TeachPanel(QWidget):
 
     # ---- state ----------------------------------------------------------------------------------
 
-    def _set_busy(self, busy: bool, recording: bool = False) -> None:
+    def _set_busy(self, busy: bool) -> None:
         for widget in (self.record_button, self.files_button, self.train_button, self.delete_button,
                        self.add_word_button, self.word_combo, self.save_button, self.rebase_button):
             widget.setEnabled(not busy)

@@ -18,9 +18,13 @@ BELOW_PEAK_DB = 35.0  # ...and come within this of the loudest, which keeps quie
 MARGIN_SECONDS = 0.08  # kept either side: consonants at the edges are quiet but belong to the word
 
 
-def frame_levels(samples: np.ndarray, sample_rate: int, frame_seconds: float = FRAME_SECONDS) -> np.ndarray:
-    """RMS level in dBFS of consecutive frames: (frames,); digital silence reads -120 dB."""
-    size = max(1, round(frame_seconds * sample_rate))
+def frame_size(sample_rate: int) -> int:
+    return max(1, round(FRAME_SECONDS * sample_rate))
+
+
+def frame_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """RMS level in dBFS of consecutive frames of FRAME_SECONDS: (frames,); digital silence reads -120 dB."""
+    size = frame_size(sample_rate)
     count = len(samples) // size
     if count == 0:
         return np.zeros(0)
@@ -28,7 +32,7 @@ def frame_levels(samples: np.ndarray, sample_rate: int, frame_seconds: float = F
     return 10 * np.log10(np.maximum((frames**2).mean(axis=1), 1e-12))
 
 
-def speech_bounds(samples: np.ndarray, sample_rate: int, margin_seconds: float = MARGIN_SECONDS) -> tuple[int, int] | None:
+def speech_bounds(samples: np.ndarray, sample_rate: int) -> tuple[int, int] | None:
     """(start, end) samples of the spoken part, or None when nothing rises above the background."""
     levels = frame_levels(samples, sample_rate)
     if len(levels) == 0 or levels.max() < SILENT_DBFS:
@@ -38,8 +42,8 @@ def speech_bounds(samples: np.ndarray, sample_rate: int, margin_seconds: float =
     if levels.max() < threshold:  # a steady sound (hum, noise) with no louder part
         return None
     loud = np.flatnonzero(levels >= threshold)
-    size = round(FRAME_SECONDS * sample_rate)
-    margin = round(margin_seconds * sample_rate)
+    size = frame_size(sample_rate)
+    margin = round(MARGIN_SECONDS * sample_rate)
     start = max(0, loud[0] * size - margin)
     end = min(len(samples), (loud[-1] + 1) * size + margin)
     return int(start), int(end)

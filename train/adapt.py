@@ -89,10 +89,6 @@ class Adapted:
     report: dict
     metadata: dict = field(default_factory=dict)
 
-    @property
-    def warnings(self) -> list[str]:
-        return self.report["warnings"]
-
 
 def base_augmentation(base: SpeechCommandsModel) -> AugmentConfig:
     """The augmentation the base model was trained with (its metadata), else the defaults."""
