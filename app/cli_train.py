@@ -54,6 +54,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     opt.add_argument("--patience", type=int, default=training.patience, help="early stop after this many epochs without a better validation accuracy, 0 = off (default: %(default)s)")
     opt.add_argument("--teacher", action="append", default=[], metavar="PATH", help="distill from this trained model (repeat for an ensemble)")
     opt.add_argument("--distill-weight", type=float, default=training.distillation_weight, help="share of the loss that follows the teachers (default: %(default)s)")
+    opt.add_argument("--distill-clean", action="store_true", default=training.distill_clean, help="teachers hear each clip before the room (noise, reverberation, level) is added, the student after")
     opt.add_argument("--temperature", type=float, default=training.temperature, help="distillation temperature (default: %(default)s)")
     opt.add_argument("--seed", type=int, default=training.seed, help="seed for initialization, shuffling and augmentation (default: %(default)s)")
     add_device_argument(opt)
@@ -99,7 +100,7 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
         clip_grad_norm=args.clip_grad, label_smoothing=args.label_smoothing, patience=args.patience,
-        distillation_weight=args.distill_weight, temperature=args.temperature,
+        distillation_weight=args.distill_weight, temperature=args.temperature, distill_clean=args.distill_clean,
         seed=args.seed, device=device, amp=not args.no_amp, augment=augment,
     )
     model_config = ModelConfig(
@@ -124,7 +125,7 @@ RUN_SETTINGS = {
     "weight_decay": ("training", "weight_decay"), "schedule": ("training", "schedule"),
     "warmup_epochs": ("training", "warmup_epochs"), "clip_grad": ("training", "clip_grad_norm"),
     "label_smoothing": ("training", "label_smoothing"), "distill_weight": ("training", "distillation_weight"),
-    "temperature": ("training", "temperature"), "seed": ("training", "seed"),
+    "temperature": ("training", "temperature"), "distill_clean": ("training", "distill_clean"), "seed": ("training", "seed"),
     "time_shift_ms": ("augment", "time_shift_ms"), "noise_probability": ("augment", "noise_probability"),
     "noise_volume": ("augment", "noise_max_volume"), "time_masks": ("augment", "time_masks"),
     "freq_masks": ("augment", "freq_masks"), "speed": ("augment", "speed_range"), "volume": ("augment", "volume_range"),

@@ -144,6 +144,30 @@ def test_distillation_from_a_teacher_trains_a_student_that_matches_it(tmp_path, 
     assert confusion[:, labels.index("up")].sum() >= 0.9 * confusion.sum()
 
 
+@pytest.mark.parametrize("clean", [False, True])
+def test_with_distill_clean_teachers_hear_the_clip_before_the_room(tmp_path, capsys, tone_words, monkeypatch, clean):
+    import speechcmd.train.loop as training_loop
+
+    labels = ["yes", "no", "up", "_unknown_"]
+    teacher = save_checkpoint(tmp_path / "teacher.pt", SpeechCommandsModel(ModelConfig(hidden_size=8, num_layers=1), labels))
+    augment, heard = training_loop.augment_waveform, []
+
+    def a_room_with_a_loud_hum(*args, **kwargs):
+        return augment(*args, **kwargs) + 0.25  # an offset no clip of the tone words has
+
+    def distillation_loss(self, waveform, logits):
+        heard.append(float(waveform.mean()))
+        return logits.sum() * 0
+
+    monkeypatch.setattr(training_loop, "augment_waveform", a_room_with_a_loud_hum)
+    monkeypatch.setattr(Trainer, "distillation_loss", distillation_loss)
+    code, (_, err) = train_cli(capsys, tone_words, tmp_path / "student", "--epochs", 1, "--teacher", teacher,
+                               *(["--distill-clean"] if clean else []))
+    assert code == 0, err
+    assert heard and all(abs(mean - (0.0 if clean else 0.25)) < 0.05 for mean in heard)
+    assert load_model(tmp_path / "student" / "last.pt").metadata["train_config"]["distill_clean"] is clean
+
+
 def test_a_teacher_with_other_labels_is_one_sentence(tmp_path, capsys, tone_words, tiny_checkpoint):
     code, (_, err) = train_cli(capsys, tone_words, tmp_path / "student", "--teacher", tiny_checkpoint)
     assert code == 2 and "Traceback" not in err

@@ -17,6 +17,13 @@ def _uniform(shape, low, high, generator, device):
     return torch.rand(shape, generator=generator, device=device) * (high - low) + low
 
 
+def copy_generator(generator: torch.Generator) -> torch.Generator:
+    """A generator that will draw the same numbers as `generator`, which is left as it was."""
+    copy = torch.Generator(device=generator.device)
+    copy.set_state(generator.get_state())
+    return copy
+
+
 def time_shift(waveform: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     """Shift each clip by its own random number of samples in [-max_shift, max_shift], zero-filled."""
     if max_shift <= 0:
@@ -130,6 +137,14 @@ def hear_a_room(waveform: torch.Tensor, is_silence: torch.Tensor, noise: torch.T
     return torch.where(muted[:, None], 0.0, waveform + hiss).clamp(-1, 1)
 
 
+def vary_speaker(waveform: torch.Tensor, config: AugmentConfig, sample_rate: int, generator: torch.Generator) -> torch.Tensor:
+    """The first half of `augment_waveform`: volume, speed and time shift, no room. Given a copy of
+    the generator `augment_waveform` is about to use, it returns the dry clip under that call's room."""
+    waveform = change_volume(waveform, config.volume_range, generator)
+    waveform = change_speed(waveform, config.speed_range, generator)
+    return time_shift(waveform, round(config.time_shift_ms * sample_rate / 1000), generator)
+
+
 def augment_waveform(
     waveform: torch.Tensor,
     is_silence: torch.Tensor,
@@ -141,9 +156,7 @@ def augment_waveform(
     """All waveform-domain augmentations: speaker and timing variation (TF's speech_commands input
     pipeline), then the room (`hear_a_room`), or, with `config.snr_db_min` None, TF's fixed-gain
     background noise."""
-    waveform = change_volume(waveform, config.volume_range, generator)
-    waveform = change_speed(waveform, config.speed_range, generator)
-    waveform = time_shift(waveform, round(config.time_shift_ms * sample_rate / 1000), generator)
+    waveform = vary_speaker(waveform, config, sample_rate, generator)
     if config.snr_db_min is not None:
         return hear_a_room(waveform, is_silence, noise, config, sample_rate, generator)
     volume = torch.where(is_silence[:, None], config.silence_noise_max_volume, config.noise_max_volume)

@@ -84,6 +84,10 @@ class TrainConfig:
     patience: int = 0  # stop after this many epochs without a better validation accuracy (0 = never)
     distillation_weight: float = 0.5  # share of the loss that follows the teachers, when there are any
     temperature: float = 2.0  # softens teacher and student distributions for distillation (Hinton et al. 2015)
+    # Teachers predict on the dry clip (its speed, shift and volume changes, without the room's noise,
+    # reverberation and level): a teacher that knows clean speech tells a student hearing the noisy
+    # copy what was said (teacher-student learning for robust speech, Li et al. 2017).
+    distill_clean: bool = False
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # mixed precision, on CUDA only
@@ -107,6 +111,8 @@ class TrainConfig:
         check_range("distillation_weight", self.distillation_weight, 0.0, 1.0)
         check_range("temperature", self.temperature, 0.01, 100.0)
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
+        if not isinstance(self.distill_clean, bool):
+            raise ValueError(f"distill_clean must be true or false, not {self.distill_clean!r}.")
         if not isinstance(self.augment, AugmentConfig):
             raise ValueError("augment must be an AugmentConfig.")
 

@@ -29,7 +29,7 @@ from speechcmd.model.checkpoint import (
     stale_temporary_files,
 )
 from speechcmd.model.network import SpeechCommandsModel
-from speechcmd.train.augment import augment_waveform, spec_augment
+from speechcmd.train.augment import augment_waveform, copy_generator, spec_augment, vary_speaker
 from speechcmd.train.config import TrainConfig
 from speechcmd.train.data import SILENCE, SPLITS, ClipCache, Dataset, load_noise
 from speechcmd.train.locks import FolderBusy, folder_lock
@@ -160,16 +160,18 @@ class Trainer:
             targets = targets_all[index].to(self.device)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.learning_rate(epoch * self.steps_per_epoch + step)
-            waveform = augment_waveform(
-                self.waveforms(rows_all[index]), targets == self.silence, self.noise, c.augment, self.sample_rate, augment
-            )
+            clips = self.waveforms(rows_all[index])
+            dry = None
+            if self.teachers and c.distill_clean:  # the same speaker variation, without the room
+                dry = vary_speaker(clips, c.augment, self.sample_rate, copy_generator(augment))
+            waveform = augment_waveform(clips, targets == self.silence, self.noise, c.augment, self.sample_rate, augment)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 with torch.autocast(self.device.type, enabled=False):
                     features = spec_augment(self.model.frontend(waveform), c.augment, augment)
                 logits = self.model.logits_from_features(features)
                 loss = F.cross_entropy(logits.float(), targets, label_smoothing=c.label_smoothing)
                 if self.teachers:
-                    loss = (1 - c.distillation_weight) * loss + c.distillation_weight * self.distillation_loss(waveform, logits)
+                    loss = (1 - c.distillation_weight) * loss + c.distillation_weight * self.distillation_loss(waveform if dry is None else dry, logits)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; nothing was saved "
@@ -190,8 +192,9 @@ class Trainer:
         return {"train_loss": loss_sum / seen, "train_accuracy": correct / seen}
 
     def distillation_loss(self, waveform: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """KL divergence from the teachers' averaged, softened prediction on the same augmented batch
-        (what an ensemble knows, taught to one model that ships alone)."""
+        """KL divergence from the teachers' averaged, softened prediction on the same augmented batch,
+        or on its dry clips with `distill_clean` (what an ensemble knows, taught to one model that
+        ships alone)."""
         T = self.config.temperature
         with torch.no_grad():
             teacher = torch.stack([t(waveform).float().div(T).softmax(-1) for t in self.teachers]).mean(dim=0)
