@@ -27,6 +27,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     data.add_argument("--labels", default=split.labels, help="12 (10 commands + silence + unknown), 35 (every word) or a comma list (default: %(default)s)")
     data.add_argument("--validation-fraction", type=float, default=split.validation_fraction, help="share of speakers for validation when the data has no list files (default: %(default)s)")
     data.add_argument("--test-fraction", type=float, default=split.test_fraction, help="share of speakers for testing when the data has no list files (default: %(default)s)")
+    data.add_argument("--unknown-fraction", type=float, default=split.unknown_fraction, help="keep other words at about this share of each split when they far outnumber it (default: %(default)s)")
     data.add_argument("--split-salt", default=split.salt, help="salt of the speaker hash that assigns splits (default: %(default)s)")
 
     net = p.add_argument_group("model")
@@ -83,7 +84,8 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
     from speechcmd.train.config import ROOM, AugmentConfig, TrainConfig
     from speechcmd.train.data import build_dataset
 
-    dataset = build_dataset(root, args.labels, args.validation_fraction, args.test_fraction, args.split_salt, seed=args.seed)
+    dataset = build_dataset(root, args.labels, args.validation_fraction, args.test_fraction, args.split_salt,
+                            unknown_fraction=args.unknown_fraction, seed=args.seed)
     if not 0 <= args.noise_probability <= 1:  # checked here too: it is zeroed below without noise files
         raise ValueError(f"noise_probability must be a number from 0 to 1, not {args.noise_probability!r}.")
     augment = AugmentConfig(
@@ -130,7 +132,7 @@ RUN_SETTINGS = {
     "noise_volume": ("augment", "noise_max_volume"), "time_masks": ("augment", "time_masks"),
     "freq_masks": ("augment", "freq_masks"), "speed": ("augment", "speed_range"), "volume": ("augment", "volume_range"),
     "validation_fraction": ("split", "validation_fraction"), "test_fraction": ("split", "test_fraction"),
-    "split_salt": ("split", "salt"), "labels": ("split", "labels"), "teacher": ("metadata", "teachers"),
+    "split_salt": ("split", "salt"), "unknown_fraction": ("split", "unknown_fraction"), "labels": ("split", "labels"), "teacher": ("metadata", "teachers"),
 }
 
 

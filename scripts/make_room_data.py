@@ -23,12 +23,14 @@ import os
 import subprocess
 import sys
 import tempfile
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from speechcmd.model.audio import load_audio
+from speechcmd.train.data import split_of
 from speechcmd.train.noise import babble, clicks, coloured_noise, mains_hum
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +105,48 @@ def babble_tracks(talker, count: int, seconds: float, rng: np.random.Generator, 
     return tracks
 
 
+# Synthetic negatives (`--negatives`): words that are not commands, spoken by espeak-ng voices (flite
+# stays held out: the suite's babble is flite). First the ones a listener confuses with a command,
+# then the dataset's other words, then everyday words a user says near the microphone. No command and
+# no homophone of one ("know", "write"), nor a word that means one ("yeah", "nope").
+NEGATIVE_WORDS = """dog dug dawn done town gown crown round doubt five fine light bright night white fight ride rice
+two do goal gone ghost goat grow glow coat cat yet yell guess less mess chess bed led lift loft laughed theft lest
+wow now snow toe new of cough golf awe own an in song cup pup hub app top shop stock step stomp spot hop
+bird eight four happy house marvin nine one seven sheila six three tree zero backward forward follow learn visual
+hello okay computer music lights play pause next hey thanks please water coffee table window phone time""".split()
+
+
+def negative_speakers(count: int, validation_fraction: float, test_fraction: float, salt: str) -> list[str]:
+    """Names for synthetic voices that the speaker hash puts in the training split, so that the
+    validation and test speakers stay real people."""
+    names = (f"espeak{k:04d}" for k in range(1_000_000))
+    return list(islice((n for n in names if split_of(n, validation_fraction, test_fraction, salt) == "train"), count))
+
+
+def write_negatives(out: Path, voices: int, rng: np.random.Generator) -> int:
+    """`out/<word>/<voice>_nohash_0.wav`: every word of NEGATIVE_WORDS in `voices` espeak-ng voices
+    (accent, variant, speed and pitch drawn per voice), each at a random level and position inside
+    1 s over a faint recorded-like hiss (no digital silence around a word: a shortcut to `_unknown_`)."""
+    written = 0
+    for speaker in negative_speakers(voices, 0.08, 0.15, "speechcmd"):
+        voice = f"{rng.choice(ESPEAK_VOICES)}+{rng.choice(ESPEAK_VARIANTS)}"
+        speed, pitch = int(rng.integers(110, 210)), int(rng.integers(20, 80))
+        for word in NEGATIVE_WORDS:
+            path = out / word / f"{speaker}_nohash_0.wav"
+            if path.exists():
+                written += 1
+                continue
+            spoken = synthesize(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w"], word)
+            loud = np.nonzero(np.abs(spoken) > 0.01 * np.abs(spoken).max())[0]
+            spoken = spoken[loud[0] : loud[-1] + 1][: SR - 800] if len(loud) else spoken[: SR - 800]
+            clip = rng.normal(0, 10 ** (rng.uniform(-75, -55) / 20), SR)
+            start = int(rng.integers(400, SR - len(spoken) - 399))
+            clip[start : start + len(spoken)] += spoken / max(np.abs(spoken).max(), 1e-9) * 10 ** (rng.uniform(-20, -3) / 20)
+            write(path, clip)
+            written += 1
+    return written
+
+
 def link_tree(source: Path, target: Path) -> int:
     """Link every clip of a folder-per-label tree into `target`; refuse to overwrite a clip."""
     linked = 0
@@ -129,6 +173,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "room-data")
     parser.add_argument("--data", type=Path, default=DATA / "speech_commands_12")
     parser.add_argument("--extra", type=Path, default=DATA / "speech_commands_extra")
+    parser.add_argument("--negatives", type=int, default=0, metavar="VOICES",
+                        help="also write OUT/negatives (non-command words in this many espeak-ng voices) and "
+                             "OUT/merged_negatives (merged plus those), default: none")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     merged, heldout = args.out / "merged", args.out / "heldout_noise"
@@ -155,6 +202,13 @@ def main() -> int:
     for k, track in enumerate(babble_tracks(flite_talker, 2, 60, rng, (5, 6))):
         write(heldout / f"babble_flite_{k}.wav", track)
     print(f"wrote training noise to {noise} and held-out noise to {heldout}", file=sys.stderr)
+    if args.negatives > 0:
+        written = write_negatives(args.out / "negatives", args.negatives, rng)
+        both = args.out / "merged_negatives"
+        counts = [link_tree(merged, both), link_tree(args.out / "negatives", both)]
+        if not (both / "_background_noise_").exists():
+            os.symlink(noise.resolve(), both / "_background_noise_")
+        print(f"wrote {written} synthetic negatives; linked {counts[0]} + {counts[1]} clips into {both}", file=sys.stderr)
     return 0
 
 

@@ -54,6 +54,17 @@ def test_words_outside_the_label_set_become_unknown(tmp_path):
     assert words == {"up", "cat"}
 
 
+def test_many_other_words_are_subsampled_to_the_unknown_fraction_and_a_larger_one_keeps_them(tmp_path):
+    # One command against seven other words: unknown far outnumbers a tenth of the data.
+    root = make_folder(tmp_path, words=["yes", "cat", "dog", "bed", "bird", "wow", "tree", "house"], noise=False)
+    for fraction, most in ((0.1, 0.15), (0.5, 0.55)):
+        dataset = build_dataset(root, "yes,_unknown_", 0.2, 0.2, unknown_fraction=fraction)
+        train = [dataset.labels[y] for _, y in dataset.splits["train"]]
+        assert train.count(UNKNOWN) / len(train) == pytest.approx(fraction, abs=0.05) and train.count(UNKNOWN) / len(train) < most
+    with pytest.raises(DatasetError, match="unknown fraction"):
+        build_dataset(root, "yes,_unknown_", 0.2, 0.2, unknown_fraction=1.0)
+
+
 def test_splits_are_speaker_disjoint_and_cover_every_label(tmp_path):
     dataset = build_dataset(make_folder(tmp_path, shared_speakers=True), "yes,no,up,cat", 0.2, 0.2)
     train, validation, test = (dataset.speakers(name) for name in ("train", "validation", "test"))

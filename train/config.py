@@ -131,3 +131,6 @@ class SplitConfig:
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
     salt: str = "speechcmd"  # of the speaker hash that assigns splits
+    # `_unknown_` is subsampled to about this share of each split when other words far outnumber it
+    # (the full Speech Commands); raise it to train on many other words (synthetic negatives).
+    unknown_fraction: float = 0.1

@@ -170,6 +170,8 @@ def build_dataset(
     root = Path(root)
     if not 0 <= validation_fraction < 1 or not 0 <= test_fraction < 1 or validation_fraction + test_fraction >= 1:
         raise DatasetError("validation and test fractions must be in [0, 1) and leave data for training.")
+    if not 0 < unknown_fraction < 1:
+        raise DatasetError(f"the unknown fraction must be between 0 and 1 (not {unknown_fraction}), for example 0.1.")
     clips = scan_folder(root)
     labels = resolve_labels(labels, sorted({c.word for c in clips}))
     official = _official_lists(root)
