@@ -30,7 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from speechcmd.model.audio import load_audio
-from speechcmd.train.data import split_of
+from speechcmd.train.data import DatasetError, link_clips, split_of
 from speechcmd.train.noise import babble, clicks, coloured_noise, mains_hum
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,22 +147,6 @@ def write_negatives(out: Path, voices: int, rng: np.random.Generator) -> int:
     return written
 
 
-def link_tree(source: Path, target: Path) -> int:
-    """Link every clip of a folder-per-label tree into `target`; refuse to overwrite a clip."""
-    linked = 0
-    for folder in sorted(p for p in source.iterdir() if p.is_dir() and p.name != "_background_noise_"):
-        (target / folder.name).mkdir(parents=True, exist_ok=True)
-        for clip in sorted(folder.glob("*.wav")):
-            link = target / folder.name / clip.name
-            if link.exists() or link.is_symlink():
-                if link.resolve() != clip.resolve():
-                    raise SystemExit(f"{link}: two clips with this name; rename one before merging.")
-                continue
-            os.symlink(clip.resolve(), link)
-            linked += 1
-    return linked
-
-
 def write(path: Path, samples: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), np.clip(samples, -1, 1), SR, subtype="PCM_16")
@@ -179,7 +163,11 @@ def main() -> int:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     merged, heldout = args.out / "merged", args.out / "heldout_noise"
-    counts = [link_tree(args.data, merged), link_tree(args.extra, merged) if args.extra.is_dir() else 0]
+    try:
+        counts = [link_clips(args.data, merged), link_clips(args.extra, merged) if args.extra.is_dir() else 0]
+    except DatasetError as error:
+        print(f"make_room_data: {error}", file=sys.stderr)
+        return 1
     print(f"linked {counts[0]} + {counts[1]} clips into {merged}", file=sys.stderr)
 
     noise = merged / "_background_noise_"
@@ -205,7 +193,7 @@ def main() -> int:
     if args.negatives > 0:
         written = write_negatives(args.out / "negatives", args.negatives, rng)
         both = args.out / "merged_negatives"
-        counts = [link_tree(merged, both), link_tree(args.out / "negatives", both)]
+        counts = [link_clips(merged, both), link_clips(args.out / "negatives", both)]
         if not (both / "_background_noise_").exists():
             os.symlink(noise.resolve(), both / "_background_noise_")
         print(f"wrote {written} synthetic negatives; linked {counts[0]} + {counts[1]} clips into {both}", file=sys.stderr)

@@ -180,3 +180,20 @@ def test_silence_clips_are_not_counted_as_speakers(tmp_path):
     dataset = build_dataset(root, "12", 0.2, 0.2)
     for name in ("train", "validation", "test"):
         assert all(speaker.startswith("spk") for speaker in dataset.speakers(name)), name
+
+
+def test_two_data_sets_linked_into_one_tree_split_speakers_over_their_union(tmp_path):
+    from speechcmd.train.data import link_clips
+
+    first = make_folder(tmp_path / "first", speakers=6, words=["yes", "no"])
+    second = make_folder(tmp_path / "second", speakers=4, words=["no", "cat"], noise=False)
+    for path in (second / "no").iterdir():  # the second set's speakers are other people
+        path.rename(path.with_name("x" + path.name))
+    merged = tmp_path / "merged"
+    assert link_clips(first, merged) + link_clips(second, merged) == 6 * 2 * 2 + 4 * 2 * 2
+    assert link_clips(first, merged) == 0  # again: nothing new, nothing refused
+    assert not (merged / "_background_noise_").exists()
+    assert {c.word for c in scan_folder(merged)} == {"yes", "no", "cat"} and len(scan_folder(merged)) == 40
+    clash = make_folder(tmp_path / "clash", speakers=1, words=["yes"], noise=False)
+    with pytest.raises(DatasetError, match="two clips with this name"):
+        link_clips(clash, merged)

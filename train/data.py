@@ -284,6 +284,26 @@ class ClipCache:
         return len(self.clips)
 
 
+def link_clips(source: str | Path, target: str | Path) -> int:
+    """Link every clip of the folder-per-label tree `source` into `target` (symbolic links, made as
+    needed), so that one tree holds several data sets and `build_dataset` splits speakers over their
+    union (how speech_commands_extra's README says to merge it). The background noise is not linked.
+    Returns how many links were made; a name already taken by another clip is refused."""
+    source, target = Path(source), Path(target)
+    linked = 0
+    for folder in sorted(p for p in source.iterdir() if p.is_dir() and p.name != BACKGROUND_NOISE):
+        (target / folder.name).mkdir(parents=True, exist_ok=True)
+        for clip in sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS):
+            link = target / folder.name / clip.name
+            if link.exists() or link.is_symlink():
+                if link.resolve() != clip.resolve():
+                    raise DatasetError(f"{link}: two clips with this name; rename one before merging.")
+                continue
+            os.symlink(clip.resolve(), link)
+            linked += 1
+    return linked
+
+
 def load_noise(files: list[Path], sample_rate: int = 16_000) -> np.ndarray:
     """All background-noise recordings, concatenated: (samples,) float32."""
     pieces = [load_audio(path, sample_rate) for path in files]
