@@ -4,6 +4,7 @@ takes from files and from speech synthesized at test time (espeak-ng, flite)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import shutil
 import subprocess
 import threading
@@ -18,7 +19,7 @@ from speechcmd.model.checkpoint import bundled_model_path, load_model
 from speechcmd.model.inference import Classifier
 from speechcmd.train.adapt import (
     AdaptCancelled, AdaptConfig, AdaptError, ReplayBank, adapt, augmented_features, base_augmentation, body_fingerprint,
-    bundled_replay_bank, format_adapt_report, load_replay_bank, replay_clips, replay_takes, save_adapted, save_replay_bank,
+    bundled_replay_bank, format_adapt_report, frozen_features, load_replay_bank, replay_clips, replay_takes, save_adapted, save_replay_bank,
 )
 from speechcmd.train.data import build_dataset
 from speechcmd.train.takes import Take, load_take, prepare_take
@@ -79,6 +80,21 @@ def test_every_take_is_judged_once_by_a_model_that_did_not_learn_from_it(tiny_mo
     assert confusion.sum(axis=1).tolist() == [5, 3]
     assert 0 <= report["held_out_accuracy"] <= 1
     assert "held-out takes" in format_adapt_report(report)
+
+
+def test_a_new_words_row_starts_where_its_takes_are(tiny_model):
+    """Imprinting: after a single small step, the new row already points along the mean frozen
+    feature of the word's takes (without it, a near-zero random row points anywhere)."""
+    takes = tone_takes("lights", 700, 4) + tone_takes("_silence_", 50, 2)
+    one_step = AdaptConfig(steps=1, copies=1, folds=2, learning_rate=1e-4)
+    features = frozen_features(tiny_model, torch.from_numpy(np.stack([t.window for t in takes[:4]])), last_layer=False)
+    mean = features.mean(0)
+    for config, imprinted in ((one_step, True), (dataclasses.replace(one_step, imprint=False), False)):
+        row = adapt(tiny_model, takes, config).model.head.weight[-1].detach()
+        cosine = float(torch.nn.functional.cosine_similarity(row, mean, dim=0))
+        assert (cosine > 0.99) == imprinted, cosine
+        if imprinted:  # as long as the base words' rows, so it competes with them from the start
+            assert abs(row.norm() - tiny_model.head.weight.norm(dim=1).mean()) < 0.01
 
 
 def test_too_few_takes_or_no_word_at_all_is_one_sentence(tiny_model):

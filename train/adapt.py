@@ -5,7 +5,8 @@ The base model's front-end and recurrent layers stay as they are; what is learne
 plus the new words. The base head's rows start where they were and are held near there (an L2
 pull towards the starting point, "L2-SP", Li et al. 2018), so the bundled words are kept; clips of
 the base model's own training words ("replay"), when a dataset is at hand, show the new rows what
-they must not fire on.
+they must not fire on. A new word's row starts at the mean feature of its takes, scaled to the
+length of a trained row ("imprinting", Qi et al. 2018), rather than at zero.
 
 Every take is augmented with the training pipeline (`train.augment.augment_waveform`: gain,
 speed, shift, background noise), and the frozen layers run once over all the augmented copies,
@@ -64,6 +65,7 @@ class AdaptConfig:
     replay_per_label: int = 40  # clips of each base word taken from its training speakers, when available
     folds: int = 4  # leave-some-out rounds; each holds out about 1/folds of every word's takes
     last_layer: bool = False  # also fine-tune the top recurrent layer (slower; wants replay clips)
+    imprint: bool = True  # a new word's row starts at the mean feature of its takes (else: near zero)
     seed: int = 0
     augment: AugmentConfig | None = None  # None: the base model's own training augmentation
 
@@ -225,7 +227,9 @@ def bundled_replay_bank(base: SpeechCommandsModel) -> ReplayBank | None:
 class _Top(nn.Module):
     """What adaptation trains: optionally a copy of the top recurrent layer, then the head."""
 
-    def __init__(self, base: SpeechCommandsModel, labels: list[str], last_layer: bool):
+    def __init__(self, base: SpeechCommandsModel, labels: list[str], last_layer: bool, prototypes: torch.Tensor | None = None):
+        """`prototypes`: (new words, hidden) the mean pooled feature of each new word's takes, where
+        its row starts ("imprinting"); None: new rows start near zero and unlikely."""
         super().__init__()
         self.base = [base]  # a list, so its parameters are not this module's
         self.layer = copy.deepcopy(base.recurrent.layers[-1]).requires_grad_(True) if last_layer else None
@@ -236,8 +240,13 @@ class _Top(nn.Module):
         with torch.no_grad():
             self.head.weight[: self.known] = base.head.weight[known]
             self.head.bias[: self.known] = base.head.bias[known]
-            self.head.weight[self.known :].normal_(0, 0.01)
-            self.head.bias[self.known :] = base.head.bias[known].min()  # new words start unlikely
+            if prototypes is None:
+                self.head.weight[self.known :].normal_(0, 0.01)
+                self.head.bias[self.known :] = base.head.bias[known].min()  # new words start unlikely
+            else:  # Qi et al. 2018: the direction of the takes, at the length of a trained row
+                length = base.head.weight[known].norm(dim=1).mean()
+                self.head.weight[self.known :] = F.normalize(prototypes, dim=1) * length
+                self.head.bias[self.known :] = base.head.bias[known].mean()
         self.start = {name: value.detach().clone() for name, value in self.named_parameters()}
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -269,6 +278,15 @@ def frozen_features(base: SpeechCommandsModel, waveform: torch.Tensor, last_laye
             x = layer(x)
         out.append(x if last_layer else base._pool(x))
     return torch.cat(out)
+
+
+@torch.no_grad()
+def pooled_features(base: SpeechCommandsModel, features: torch.Tensor, last_layer: bool, batch_size: int = 256) -> torch.Tensor:
+    """What the base head sees of cached `frozen_features`: (batch, hidden)."""
+    if not last_layer:
+        return features
+    top = base.recurrent.layers[-1]
+    return torch.cat([base._pool(top(features[k : k + batch_size])) for k in range(0, len(features), batch_size)])
 
 
 def gather_replay(base: SpeechCommandsModel, new_words, config: AdaptConfig, root: str | Path | None = None):
@@ -425,7 +443,11 @@ def _adapt(base, takes, config, replay, noise, bank, report_progress: Progress, 
 def _train_top(base, labels, features, targets, config: AdaptConfig, cancelled, progress) -> _Top:
     """A fresh top trained on rows of cached features: class-balanced cross-entropy + the anchor."""
     torch.manual_seed(config.seed)
-    top = _Top(base, labels, config.last_layer)
+    known = sum(label in base.labels for label in labels)
+    prototypes = None
+    if config.imprint and known < len(labels):
+        prototypes = torch.stack([pooled_features(base, features[targets == k], config.last_layer).mean(0) for k in range(known, len(labels))])
+    top = _Top(base, labels, config.last_layer, prototypes)
     parameters = [p for p in top.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.0)
     counts = torch.bincount(targets, minlength=len(labels)).float()
