@@ -34,6 +34,21 @@ def speech_commands_dir() -> Path:
     return REAL_DATA
 
 
+@pytest.fixture(scope="session")
+def merged_speech_commands(tmp_path_factory, speech_commands_dir) -> Path:
+    """speech_commands_12 and speech_commands_extra linked into one tree, the way the bundled model's
+    data was merged (`scripts/make_room_data.py`), without the noise; skipped where the extra is absent."""
+    from speechcmd.train.data import link_clips
+
+    extra = speech_commands_dir.parent / "speech_commands_extra"
+    if not (extra / "yes").is_dir():
+        pytest.skip(f"speech_commands_extra not found at {extra} (beside SPEECHCMD_DATA)")
+    merged = tmp_path_factory.mktemp("merged")
+    link_clips(speech_commands_dir, merged)
+    link_clips(extra, merged)
+    return merged
+
+
 def tone(frequency: float = 440.0, seconds: float = 1.0, sample_rate: int = 16_000, amplitude: float = 0.5) -> np.ndarray:
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
