@@ -15,6 +15,7 @@ per hour (the issue's budgets). The held-out noise of the robustness suite plays
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -53,6 +54,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "models" / BUNDLED_MODEL_NAME)
     parser.add_argument("--split", type=json.loads, help="split parameters as JSON, for runs older than their metadata field")
     parser.add_argument("--policy-data", type=Path, help="the training data folder: choose the detection policy on its validation speakers (default: keep the run's)")
+    parser.add_argument("--describe", default="Speech Commands v0.02 subset ({data}), CC BY 4.0, Pete Warden, Google",
+                        help="what it was trained on, for its metadata ({data}: the --data folder's name)")
     parser.add_argument("--minutes", type=float, default=30.0, help="length of each validation recording for the policy (default: %(default)s)")
     args = parser.parse_args()
 
@@ -69,13 +72,17 @@ def main() -> int:
     if failures:
         raise SystemExit(f"{len(failures)} test clips failed to load: {failures[:3]}")
     metadata.update(
-        trained_on=f"Speech Commands v0.02 subset ({args.data.name}), CC BY 4.0, Pete Warden, Google",
+        trained_on=args.describe.format(data=args.data.name),
+        training_folder=data["metadata"].get("trained_on"),
         held_out_speakers=len(dataset.speakers("test")),
         test_accuracy=result["accuracy"],
         test_per_class=result["per_class"],
         test_confusion=result["confusion"],
         bundled_from=str(args.run),
     )
+    # A teacher's path may not outlive it (the previous bundled model is overwritten): its digest does.
+    metadata["teacher_sha256"] = [hashlib.sha256(Path(t).read_bytes()).hexdigest() if Path(t).is_file() else None
+                                  for t in metadata.get("teachers") or []]
     if args.policy_data:
         policy, row = choose_operating_point(model, args.policy_data, split, args.minutes)
         metadata.update(detection_policy=policy.to_dict(), detection_policy_validation=row)

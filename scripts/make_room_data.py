@@ -1,6 +1,6 @@
 """Build the room-robust training folder and the held-out noise for the robustness suite.
 
-    python scripts/make_room_data.py --out runs/room-data
+    python scripts/make_room_data.py --out runs/room-data [--negatives 12 --command-takes 3]
 
 Writes, deterministically (seed 0), nothing into the checkout's tracked files:
 - `OUT/merged/`: speech_commands_12 and speech_commands_extra in one folder-per-label tree of
@@ -10,6 +10,10 @@ Writes, deterministically (seed 0), nothing into the checkout's tracked files:
   (white and pink noise, exercise bike, running tap) and synthesized ones: brown, blue and violet
   noise, 50 and 60 Hz mains hum with harmonics, clicks and knocks, and babble of 3 to 7 espeak-ng
   talkers (many voices and variants).
+- with `--negatives VOICES`, `OUT/synthetic/`: 101 words that are not commands (the confusable ones
+  first: dog/down, five/right, two/go, cat/yes, bed/left, wow/no, of/off, cup/up, own/on, yet/yes...)
+  and each command `--command-takes` times, in that many espeak-ng voices, all of them speakers the
+  hash puts in the training split; and `OUT/merged_synthetic/`, merged plus those.
 - `OUT/heldout_noise/`: the noise kinds training never hears under a word, for the robustness
   suite: the dataset's dishes and cat recordings (everyday noise) and babble of flite talkers
   (5 talkers each; another synthesizer, other voices). Caveat: the dataset's own `_silence_` clips are cuts of all
@@ -123,25 +127,32 @@ def negative_speakers(count: int, validation_fraction: float, test_fraction: flo
     return list(islice((n for n in names if split_of(n, validation_fraction, test_fraction, salt) == "train"), count))
 
 
-def write_negatives(out: Path, voices: int, rng: np.random.Generator) -> int:
-    """`out/<word>/<voice>_nohash_0.wav`: every word of NEGATIVE_WORDS in `voices` espeak-ng voices
-    (accent, variant, speed and pitch drawn per voice), each at a random level and position inside
-    1 s over a faint recorded-like hiss (no digital silence around a word: a shortcut to `_unknown_`)."""
+def write_synthetic(out: Path, voices: int, takes_of_commands: int, seed: int = 0) -> int:
+    """`out/<word>/<voice>_nohash_<n>.wav` in `voices` espeak-ng voices (accent, variant, speed and
+    pitch drawn per voice): every word of NEGATIVE_WORDS once, and each command `takes_of_commands`
+    times (speed and pitch varied a little per take). The same voices say both, so that a
+    synthesizer's timbre is no cue for `_unknown_` (with negatives alone, the demo recording's
+    synthetic voices were heard as other words). Each word lies at a random level and position inside
+    1 s over a faint recorded-like hiss (no digital silence around it: another shortcut)."""
     written = 0
-    for speaker in negative_speakers(voices, 0.08, 0.15, "speechcmd"):
+    for k, speaker in enumerate(negative_speakers(voices, 0.08, 0.15, "speechcmd")):
+        rng = np.random.default_rng([seed, k])  # one stream per voice: files already there change nothing
         voice = f"{rng.choice(ESPEAK_VOICES)}+{rng.choice(ESPEAK_VARIANTS)}"
         speed, pitch = int(rng.integers(110, 210)), int(rng.integers(20, 80))
-        for word in NEGATIVE_WORDS:
-            path = out / word / f"{speaker}_nohash_0.wav"
+        words = [(word, 0) for word in NEGATIVE_WORDS] + [(word, n) for word in sorted(COMMANDS) for n in range(takes_of_commands)]
+        for word, n in words:
+            path = out / word / f"{speaker}_nohash_{n}.wav"
+            jitter = (int(rng.integers(-15, 16)), int(rng.integers(-8, 9))) if n else (0, 0)
+            level, noise, place = rng.uniform(-20, -3), rng.uniform(-75, -55), rng.uniform()
             if path.exists():
                 written += 1
                 continue
-            spoken = synthesize(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w"], word)
+            spoken = synthesize(["espeak-ng", "-v", voice, "-s", str(speed + jitter[0]), "-p", str(pitch + jitter[1]), "-w"], word)
             loud = np.nonzero(np.abs(spoken) > 0.01 * np.abs(spoken).max())[0]
             spoken = spoken[loud[0] : loud[-1] + 1][: SR - 800] if len(loud) else spoken[: SR - 800]
-            clip = rng.normal(0, 10 ** (rng.uniform(-75, -55) / 20), SR)
-            start = int(rng.integers(400, SR - len(spoken) - 399))
-            clip[start : start + len(spoken)] += spoken / max(np.abs(spoken).max(), 1e-9) * 10 ** (rng.uniform(-20, -3) / 20)
+            clip = rng.normal(0, 10 ** (noise / 20), SR)
+            start = 400 + int(place * (SR - len(spoken) - 800))
+            clip[start : start + len(spoken)] += spoken / max(np.abs(spoken).max(), 1e-9) * 10 ** (level / 20)
             write(path, clip)
             written += 1
     return written
@@ -158,8 +169,9 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA / "speech_commands_12")
     parser.add_argument("--extra", type=Path, default=DATA / "speech_commands_extra")
     parser.add_argument("--negatives", type=int, default=0, metavar="VOICES",
-                        help="also write OUT/negatives (non-command words in this many espeak-ng voices) and "
-                             "OUT/merged_negatives (merged plus those), default: none")
+                        help="also write OUT/synthetic (non-command words and commands in this many espeak-ng voices) "
+                             "and OUT/merged_synthetic (merged plus those), default: none")
+    parser.add_argument("--command-takes", type=int, default=3, help="takes of each command per synthetic voice (default: %(default)s)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     merged, heldout = args.out / "merged", args.out / "heldout_noise"
@@ -191,12 +203,12 @@ def main() -> int:
         write(heldout / f"babble_flite_{k}.wav", track)
     print(f"wrote training noise to {noise} and held-out noise to {heldout}", file=sys.stderr)
     if args.negatives > 0:
-        written = write_negatives(args.out / "negatives", args.negatives, rng)
-        both = args.out / "merged_negatives"
-        counts = [link_clips(merged, both), link_clips(args.out / "negatives", both)]
+        written = write_synthetic(args.out / "synthetic", args.negatives, args.command_takes)
+        both = args.out / "merged_synthetic"
+        counts = [link_clips(merged, both), link_clips(args.out / "synthetic", both)]
         if not (both / "_background_noise_").exists():
             os.symlink(noise.resolve(), both / "_background_noise_")
-        print(f"wrote {written} synthetic negatives; linked {counts[0]} + {counts[1]} clips into {both}", file=sys.stderr)
+        print(f"wrote {written} synthetic clips; linked {counts[0]} + {counts[1]} clips into {both}", file=sys.stderr)
     return 0
 
 

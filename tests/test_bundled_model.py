@@ -23,8 +23,8 @@ def test_bundled_model_loads_with_the_12_labels_and_its_provenance(bundled):
 
 
 @pytest.mark.real_data
-def test_bundled_model_scores_its_held_out_speakers_as_stated(bundled, speech_commands_dir):
-    dataset = build_dataset(speech_commands_dir, **bundled.metadata["split_parameters"])
+def test_bundled_model_scores_its_held_out_speakers_as_stated(bundled, merged_speech_commands):
+    dataset = build_dataset(merged_speech_commands, **bundled.metadata["split_parameters"])
     truth = {clip.path: label for clip, label in dataset.splits["test"]}
     result, failures = evaluate_clips(bundled, truth)
     assert not failures
