@@ -11,7 +11,7 @@ the word's clips of every OTHER speaker who is not among the base model's traini
 (rebuilt from its metadata) are the test. Measured per run:
 
 - new word: share of the test clips recognized as the new word;
-- false accepts: share of other clips taken for the new word: the base model's 503 held-out test
+- false accepts: share of other clips taken for the new word: the base model's held-out test
   clips (less any of the word itself) and the other words of speech_commands_extra (unseen speakers);
 - original commands: accuracy on those held-out test clips, before and after (a prediction of
   the new word counts as an error);
