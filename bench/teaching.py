@@ -80,7 +80,12 @@ def run(options: dict) -> dict:
     test_targets = np.array([y for _, y in test_items])
     test_windows = load_windows(test_paths, window)
     before = predict(base, test_windows)
-    config = AdaptConfig(**options.get("adapt", {}))
+    settings = dict(options.get("adapt", {}))
+    if isinstance(settings.get("augment"), dict):  # AugmentConfig fields, as JSON
+        from speechcmd.train.config import AugmentConfig
+
+        settings["augment"] = AugmentConfig(**settings["augment"])
+    config = AdaptConfig(**settings)
     words = options.get("words", WORDS)
     replay, noise = replay_takes(base, REAL_DATA, config.replay_per_label, avoid_words=words, seed=0)
     bank = bundled_replay_bank(base)

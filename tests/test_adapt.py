@@ -221,3 +221,17 @@ def test_the_bundled_model_learns_a_synthesized_word_and_keeps_its_own(tmp_path)
         heard.append(classifier.clip_result(classifier.probabilities(window[None])[0]).label)
     assert heard == [text for text, _, _ in unseen]
     assert adapted.report["per_label"]["banana"]["accuracy"] >= 0.8
+
+
+def test_takes_of_a_room_trained_model_get_its_speaker_variation_and_light_noise_not_the_room(tiny_model):
+    from dataclasses import asdict
+
+    from speechcmd.train.config import ROOM, AugmentConfig
+
+    trained = AugmentConfig(speed_range=0.1, volume_range=0.3, noise_probability=0.5, **ROOM)
+    tiny_model.metadata["train_config"] = {"augment": asdict(trained)}
+    augment = base_augmentation(tiny_model)
+    assert augment.snr_db_min is None  # no -5 dB SNR or 40 dB quieter copies of a handful of takes
+    assert (augment.speed_range, augment.volume_range, augment.noise_probability) == (0.1, 0.3, 0.5)
+    tiny_model.metadata["train_config"] = {"augment": {"no_such_setting": 1}}  # another version's
+    assert base_augmentation(tiny_model) == AugmentConfig()
