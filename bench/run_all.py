@@ -159,8 +159,9 @@ def _rows(result: dict) -> list[tuple[str, str, str, str]]:
 
 
 def write_readme() -> Path:
-    results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
-    results.sort(key=lambda r: list(RUNS).index(r["run"]) if r.get("run") in RUNS else 99)
+    # The runs of this table only: the benchmarks that run on their own (gui_agreement, teaching)
+    # keep other results beside them.
+    results = [json.loads((RESULTS / f"{name}.json").read_text()) for name in RUNS if (RESULTS / f"{name}.json").is_file()]
     lines = [
         "# Benchmarks",
         "",
@@ -169,6 +170,12 @@ def write_readme() -> Path:
         "peak memory is its own (`ru_maxrss`). The results are in `bench/results/<name>.json`; this table",
         "is regenerated from them. See each module's docstring for exactly what is measured.",
         "`bench/gui_fps.py` (the desktop app's redraw rate) needs Qt and runs on its own; see its docstring.",
+        "Three more run on their own, with the real clips, and keep their results beside the table:",
+        "`python -m bench.gui_agreement` (the window's streaming path against `speechcmd classify` on",
+        "held-out clips: `results/gui_agreement.json`), `python -m bench.robustness` (noise by SNR with",
+        "held-out noise kinds, level, other words, silence, long recordings; after",
+        "`python scripts/make_room_data.py`) and `python -m bench.teaching` (teaching new words from N takes:",
+        "`results/teaching/`).",
         "",
         "| Benchmark | Measured | Target | |",
         "|---|---|---|---|",
