@@ -450,7 +450,10 @@ class Server:
         self.thread = threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.02})
         self.thread.start()
 
-    def close(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
         self.http.shutdown()
         self.http.server_close()
 
@@ -476,22 +479,14 @@ def test_a_server_that_drips_one_byte_at_a_time_is_given_up_on(tmp_path, monkeyp
     monkeypatch.setattr(download, "STALL_SECONDS", 0.5)
     monkeypatch.setattr(download, "STALL_BYTES", 1000)
     monkeypatch.setattr(download, "RESUME_ATTEMPTS", 0)
-    server = Server(drip)
-    try:
-        with pytest.raises(DownloadError, match="fewer than 1,000 bytes came in 0.5 s"):
-            download_speech_commands(cache_dir=tmp_path, url=server.url, sha256="0" * 64, progress=False)
-    finally:
-        server.close()
+    with Server(drip) as server, pytest.raises(DownloadError, match="fewer than 1,000 bytes came in 0.5 s"):
+        download_speech_commands(cache_dir=tmp_path, url=server.url, sha256="0" * 64, progress=False)
 
 
 def test_a_body_without_end_or_length_is_cut_off_and_deleted(tmp_path, monkeypatch):
     monkeypatch.setattr(download, "MAX_ARCHIVE_BYTES", 4 << 20)
-    server = Server(endless)
-    try:
-        with pytest.raises(DownloadError, match="more than the 4,194,304 bytes expected"):
-            download_speech_commands(cache_dir=tmp_path, url=server.url, sha256="0" * 64, progress=False)
-    finally:
-        server.close()
+    with Server(endless) as server, pytest.raises(DownloadError, match="more than the 4,194,304 bytes expected"):
+        download_speech_commands(cache_dir=tmp_path, url=server.url, sha256="0" * 64, progress=False)
     assert sum(p.stat().st_size for p in tmp_path.iterdir()) == 0
 
 

@@ -150,7 +150,7 @@ def test_with_distill_clean_teachers_hear_the_clip_before_the_room(tmp_path, cap
 
     labels = ["yes", "no", "up", "_unknown_"]
     teacher = save_checkpoint(tmp_path / "teacher.pt", SpeechCommandsModel(ModelConfig(hidden_size=8, num_layers=1), labels))
-    augment, heard = training_loop.augment_waveform, []
+    augment, heard = training_loop.add_background, []
 
     def a_room_with_a_loud_hum(*args, **kwargs):
         return augment(*args, **kwargs) + 0.25  # an offset no clip of the tone words has
@@ -159,7 +159,7 @@ def test_with_distill_clean_teachers_hear_the_clip_before_the_room(tmp_path, cap
         heard.append(float(waveform.mean()))
         return logits.sum() * 0
 
-    monkeypatch.setattr(training_loop, "augment_waveform", a_room_with_a_loud_hum)
+    monkeypatch.setattr(training_loop, "add_background", a_room_with_a_loud_hum)
     monkeypatch.setattr(Trainer, "distillation_loss", distillation_loss)
     code, (_, err) = train_cli(capsys, tone_words, tmp_path / "student", "--epochs", 1, "--teacher", teacher,
                                *(["--distill-clean"] if clean else []))

@@ -72,7 +72,7 @@ def test_ctrl_c_mid_epoch_keeps_last_epoch_writes_interrupted_and_resumes_to_the
 
     run = tmp_path / "interrupted"
     trainer = make_trainer(dataset, run)
-    augment = training_loop.augment_waveform
+    augment = training_loop.add_background
     calls, after_first_epoch = [], {}
 
     def ctrl_c_in_the_middle_of_the_second_epoch(*args, **kwargs):
@@ -83,7 +83,7 @@ def test_ctrl_c_mid_epoch_keeps_last_epoch_writes_interrupted_and_resumes_to_the
             raise KeyboardInterrupt
         return augment(*args, **kwargs)
 
-    monkeypatch.setattr(training_loop, "augment_waveform", ctrl_c_in_the_middle_of_the_second_epoch)
+    monkeypatch.setattr(training_loop, "add_background", ctrl_c_in_the_middle_of_the_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit()
     monkeypatch.undo()
@@ -174,7 +174,7 @@ def test_a_nan_loss_stops_with_one_sentence_and_last_pt_keeps_the_last_good_epoc
     run = tmp_path / "run"
     trainer = make_trainer(dataset, run)
     steps = trainer.steps_per_epoch
-    augment = training_loop.augment_waveform
+    augment = training_loop.add_background
     calls = []
 
     def poisoned_batch_in_epoch_2(*args, **kwargs):
@@ -182,7 +182,7 @@ def test_a_nan_loss_stops_with_one_sentence_and_last_pt_keeps_the_last_good_epoc
         waveform = augment(*args, **kwargs)
         return waveform * float("nan") if len(calls) == steps + 2 else waveform
 
-    monkeypatch.setattr(training_loop, "augment_waveform", poisoned_batch_in_epoch_2)
+    monkeypatch.setattr(training_loop, "add_background", poisoned_batch_in_epoch_2)
     with pytest.raises(TrainingError, match="loss became nan at epoch 2, step 2") as error:
         trainer.fit()
     assert "\n" not in str(error.value)

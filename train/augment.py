@@ -17,13 +17,6 @@ def _uniform(shape, low, high, generator, device):
     return torch.rand(shape, generator=generator, device=device) * (high - low) + low
 
 
-def copy_generator(generator: torch.Generator) -> torch.Generator:
-    """A generator that will draw the same numbers as `generator`, which is left as it was."""
-    copy = torch.Generator(device=generator.device)
-    copy.set_state(generator.get_state())
-    return copy
-
-
 def time_shift(waveform: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     """Shift each clip by its own random number of samples in [-max_shift, max_shift], zero-filled."""
     if max_shift <= 0:
@@ -138,11 +131,27 @@ def hear_a_room(waveform: torch.Tensor, is_silence: torch.Tensor, noise: torch.T
 
 
 def vary_speaker(waveform: torch.Tensor, config: AugmentConfig, sample_rate: int, generator: torch.Generator) -> torch.Tensor:
-    """The first half of `augment_waveform`: volume, speed and time shift, no room. Given a copy of
-    the generator `augment_waveform` is about to use, it returns the dry clip under that call's room."""
+    """Speaker and timing variation (TF's speech_commands input pipeline): volume, speed and time
+    shift. Its output is the dry clip that `add_background` puts in a room."""
     waveform = change_volume(waveform, config.volume_range, generator)
     waveform = change_speed(waveform, config.speed_range, generator)
     return time_shift(waveform, round(config.time_shift_ms * sample_rate / 1000), generator)
+
+
+def add_background(
+    waveform: torch.Tensor,
+    is_silence: torch.Tensor,
+    noise: torch.Tensor,
+    config: AugmentConfig,
+    sample_rate: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """What is heard around the clip: the room (`hear_a_room`), or, with `config.snr_db_min` None,
+    TF's fixed-gain background noise."""
+    if config.snr_db_min is not None:
+        return hear_a_room(waveform, is_silence, noise, config, sample_rate, generator)
+    volume = torch.where(is_silence[:, None], config.silence_noise_max_volume, config.noise_max_volume)
+    return mix_noise(waveform, noise, config.noise_probability, volume, generator)
 
 
 def augment_waveform(
@@ -153,12 +162,5 @@ def augment_waveform(
     sample_rate: int,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """All waveform-domain augmentations: speaker and timing variation (TF's speech_commands input
-    pipeline), then the room (`hear_a_room`), or, with `config.snr_db_min` None, TF's fixed-gain
-    background noise."""
-    waveform = vary_speaker(waveform, config, sample_rate, generator)
-    if config.snr_db_min is not None:
-        return hear_a_room(waveform, is_silence, noise, config, sample_rate, generator)
-    volume = torch.where(is_silence[:, None], config.silence_noise_max_volume, config.noise_max_volume)
-    probability = config.noise_probability
-    return mix_noise(waveform, noise, probability, volume, generator)
+    """All waveform-domain augmentations: `vary_speaker`, then `add_background`."""
+    return add_background(vary_speaker(waveform, config, sample_rate, generator), is_silence, noise, config, sample_rate, generator)

@@ -29,7 +29,7 @@ from speechcmd.model.checkpoint import (
     stale_temporary_files,
 )
 from speechcmd.model.network import SpeechCommandsModel
-from speechcmd.train.augment import augment_waveform, copy_generator, spec_augment, vary_speaker
+from speechcmd.train.augment import add_background, spec_augment, vary_speaker
 from speechcmd.train.config import TrainConfig
 from speechcmd.train.data import SILENCE, SPLITS, ClipCache, Dataset, load_noise
 from speechcmd.train.locks import FolderBusy, folder_lock
@@ -160,18 +160,15 @@ class Trainer:
             targets = targets_all[index].to(self.device)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.learning_rate(epoch * self.steps_per_epoch + step)
-            clips = self.waveforms(rows_all[index])
-            dry = None
-            if self.teachers and c.distill_clean:  # the same speaker variation, without the room
-                dry = vary_speaker(clips, c.augment, self.sample_rate, copy_generator(augment))
-            waveform = augment_waveform(clips, targets == self.silence, self.noise, c.augment, self.sample_rate, augment)
+            dry = vary_speaker(self.waveforms(rows_all[index]), c.augment, self.sample_rate, augment)
+            waveform = add_background(dry, targets == self.silence, self.noise, c.augment, self.sample_rate, augment)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 with torch.autocast(self.device.type, enabled=False):
                     features = spec_augment(self.model.frontend(waveform), c.augment, augment)
                 logits = self.model.logits_from_features(features)
                 loss = F.cross_entropy(logits.float(), targets, label_smoothing=c.label_smoothing)
                 if self.teachers:
-                    loss = (1 - c.distillation_weight) * loss + c.distillation_weight * self.distillation_loss(waveform if dry is None else dry, logits)
+                    loss = (1 - c.distillation_weight) * loss + c.distillation_weight * self.distillation_loss(dry if c.distill_clean else waveform, logits)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; nothing was saved "
