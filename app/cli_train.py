@@ -14,7 +14,7 @@ from speechcmd.app.cli_common import UserError, add_device_argument, add_model_a
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """Every default is read from the settings classes, so a default changes in one place."""
-    from speechcmd.model.config import CELLS, POOLINGS, FeatureConfig, ModelConfig
+    from speechcmd.model.config import CELLS, FRONT_ENDS, POOLINGS, FeatureConfig, ModelConfig
     from speechcmd.train.config import OPTIMIZERS, SCHEDULES, AugmentConfig, SplitConfig, TrainConfig
 
     features, model, training, augment, split = FeatureConfig(), ModelConfig(), TrainConfig(), AugmentConfig(), SplitConfig()
@@ -36,6 +36,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     net.add_argument("--layers", type=int, default=model.num_layers, help="recurrent layers (default: %(default)s)")
     net.add_argument("--dropout", type=float, default=model.dropout, help="dropout between layers and before the head (default: %(default)s)")
     net.add_argument("--pooling", choices=POOLINGS, default=model.pooling, help="summarize the frames by the last step or their mean (default: %(default)s)")
+    net.add_argument("--front-end", choices=FRONT_ENDS, default=features.kind, help="mfcc, or speech_embedding: Google's frozen pretrained embedding of log-mel bands, one 96-value frame every 80 ms (the MFCC options below do not apply to it) (default: %(default)s)")
     net.add_argument("--n-mfcc", type=int, default=features.n_mfcc, help="cepstral coefficients per frame (default: %(default)s)")
     net.add_argument("--n-mels", type=int, default=features.n_mels, help="mel bands (default: %(default)s)")
     net.add_argument("--frame-ms", type=float, default=features.frame_ms, help="MFCC analysis frame in ms (default: %(default)s)")
@@ -107,7 +108,7 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
     )
     model_config = ModelConfig(
         cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, pooling=args.pooling,
-        features=FeatureConfig(
+        features=FeatureConfig.speech_embedding() if args.front_end == "speech_embedding" else FeatureConfig(
             n_mfcc=args.n_mfcc, n_mels=args.n_mels, frame_ms=args.frame_ms, hop_ms=args.hop_ms,
             window_mean_normalization=args.cmn,
         ),
@@ -121,7 +122,7 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
 RUN_SETTINGS = {
     "cell": ("model", "cell"), "hidden": ("model", "hidden_size"), "layers": ("model", "num_layers"),
     "dropout": ("model", "dropout"), "pooling": ("model", "pooling"),
-    "n_mfcc": ("features", "n_mfcc"), "n_mels": ("features", "n_mels"), "frame_ms": ("features", "frame_ms"),
+    "front_end": ("features", "kind"), "n_mfcc": ("features", "n_mfcc"), "n_mels": ("features", "n_mels"), "frame_ms": ("features", "frame_ms"),
     "hop_ms": ("features", "hop_ms"), "cmn": ("features", "window_mean_normalization"),
     "batch_size": ("training", "batch_size"), "optimizer": ("training", "optimizer"), "lr": ("training", "learning_rate"),
     "weight_decay": ("training", "weight_decay"), "schedule": ("training", "schedule"),

@@ -190,7 +190,7 @@ class MainWindow(QMainWindow):
         self._dock("Recognized command", "recognized", recognized, left)
         self._dock("Class probabilities", "probabilities", self.probability_bars, left)
         self._dock("Detection history", "history", self.history, left)
-        mfcc = self._dock("MFCC", "mfcc", self.mfcc_view, bottom)
+        mfcc = self.mfcc_dock = self._dock("MFCC", "mfcc", self.mfcc_view, bottom)
         saturation = self._dock("Gate saturation", "saturation", self.saturation_view, bottom)
         timeline = self._dock("Timeline", "timeline", self.timeline, bottom)
         self.splitDockWidget(mfcc, saturation, Qt.Horizontal)
@@ -339,6 +339,7 @@ class MainWindow(QMainWindow):
         self.gate_heatmaps.set_model(model.gate_names, config.hidden_size, features, config.cell)
         self.saturation_view.set_model(model.gate_names, config.hidden_size)
         self.mfcc_view.set_features(features)
+        self.mfcc_dock.setWindowTitle("MFCC" if features.kind == "mfcc" else "Speech embedding")
         self.history.setRowCount(0)
         self.layer_combo.blockSignals(True)
         self.layer_combo.clear()
@@ -369,7 +370,7 @@ class MainWindow(QMainWindow):
         cell = self.model.config.cell.upper()
         self.gates_title.setText(
             f"{cell} gates of layer {layer + 1} for the newest 1 s window, computed from a fresh state "
-            "(units × MFCC frames; fixed colour scales: gates 0..1, tanh values -1..1)"
+            f"(units × {self.model.config.features.name} frames; fixed colour scales: gates 0..1, tanh values -1..1)"
         )
         if self.last_update is not None:
             self._draw_update(self.last_update)

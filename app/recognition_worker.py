@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from speechcmd.model.network import SpeechCommandsModel
     from speechcmd.model.streaming import StreamUpdate
 
-# Windows for display every 20 ms, one MFCC frame hop of the bundled model (the recognizer rounds
-# to whole frames of the model's own hop and to a divisor of the detector's hop). A window with
-# every gate costs ~1.2 ms on one core (bench/README.md), 6% of a core at this rate.
+# Windows for display every 20 ms at most: the recognizer rounds to whole frames of the model's own
+# hop (20 ms for an MFCC model, 80 ms for a speech-embedding one) that divide the detector's hop,
+# or uses the detector's hop (bench/README.md has the cost of a window).
 HOP_SECONDS = 0.02
 POLL_SECONDS = 0.01
 SILENCE_DB = -100.0

@@ -137,7 +137,7 @@ class TakeRecorder(QObject):
 
 
 class TakePreview(QWidget):
-    """One take: its waveform with the spoken part shaded, and the MFCC the model sees."""
+    """One take: its waveform with the spoken part shaded, and the front-end frames the model sees."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -152,7 +152,7 @@ class TakePreview(QWidget):
         self.curve = self.waveform.plot(pen=pg.mkPen("#8fd", width=1))
         self.spoken = pg.LinearRegionItem(brush=QColor(255, 200, 0, 50), movable=False)
         self.waveform.addItem(self.spoken)
-        self.mfcc = HeatMap("MFCC of the take's window", (-MFCC_RANGE, MFCC_RANGE), "CET-D1", "time (s)", "coefficient", f"standardized, ±{MFCC_RANGE:g}")
+        self.mfcc = HeatMap("Features of the take's window", (-MFCC_RANGE, MFCC_RANGE), "CET-D1", "time (s)", "coefficient", f"standardized, ±{MFCC_RANGE:g}")
         layout.addWidget(self.waveform, 1)
         layout.addWidget(self.mfcc, 1)
         self.setMinimumHeight(140)
@@ -168,7 +168,8 @@ class TakePreview(QWidget):
             self.spoken.hide()
         if take is not None and model is not None:
             with torch.inference_mode():
-                mfcc = model.frontend(torch.from_numpy(take.window)[None])[0].numpy()  # (frames, n_mfcc)
+                mfcc = model.frontend(torch.from_numpy(take.window)[None])[0].numpy()  # (frames, feature size)
+            self.mfcc.set_title(f"{model.config.features.name} of the take's window", "value")
             seconds = len(take.window) / SAMPLE_RATE
             self.mfcc.set_extent(0.0, seconds, 0, mfcc.shape[1])
             self.mfcc.set_data(mfcc.T)

@@ -143,7 +143,8 @@ def _rows(result: dict) -> list[tuple[str, str, str, str]]:
         model = result["model_config"]
         out.append((
             f"training on the CPU ({model['cell']} {model['hidden_size']} x {model['num_layers']}, "
-            f"{model['features']['n_mfcc']} MFCC every {model['features']['hop_ms']:g} ms, "
+            f"{'speech embedding' if model['features'].get('kind') == 'speech_embedding' else str(model['features']['n_mfcc']) + ' MFCC'}"
+            f" every {model['features']['hop_ms']:g} ms, "
             f"batch {result['train_config']['batch_size']}, {result['train_clips']} training clips)",
             f"with clip cache {cached['clips_per_second']:.0f} clips/s, epoch ~{cached['epoch_seconds_extrapolated']:.0f} s; "
             f"decoding every batch {uncached['clips_per_second']:.0f} clips/s, epoch ~{uncached['epoch_seconds_extrapolated']:.0f} s; "

@@ -14,6 +14,13 @@ from speechcmd.model import SAMPLE_RATE
 
 CELLS = ("lstm", "peephole", "gru")
 POOLINGS = ("last", "mean")
+FRONT_ENDS = ("mfcc", "speech_embedding")
+
+# Google's speech_embedding front-end (Lin et al. 2020; `features.SpeechEmbedding`) is fixed by its
+# pretrained weights: 32 log-mel bands (60 to 3800 Hz) of 25 ms frames every 10 ms; one 96-value
+# embedding per 76 frames (775 ms), every 8 frames (80 ms).
+EMBEDDING_SETTINGS = dict(frame_ms=775.0, hop_ms=80.0, n_mels=32, n_mfcc=32, f_min=60.0, f_max=3800.0)
+EMBEDDING_SIZE = 96
 
 
 def check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
@@ -54,11 +61,23 @@ class FeatureConfig:
     # removes the microphone's and room's fixed colouring, which differs between speakers' devices.
     # c0 (energy) keeps its level so that loudness still tells silence from speech.
     window_mean_normalization: bool = False
+    # "mfcc": the cepstral front-end above. "speech_embedding": a frozen pretrained convolutional
+    # front-end over log-mel bands; its frame and band settings are fixed (EMBEDDING_SETTINGS).
+    kind: str = "mfcc"
 
     def __post_init__(self):
+        if not isinstance(self.kind, str) or self.kind not in FRONT_ENDS:
+            raise ValueError(f"the front-end kind must be one of {', '.join(FRONT_ENDS)}, not {self.kind!r}.")
+        if self.kind == "speech_embedding":
+            wrong = [f"{name}={getattr(self, name)!r}" for name, value in EMBEDDING_SETTINGS.items() if getattr(self, name) != value]
+            if wrong or self.sample_rate != SAMPLE_RATE or self.window_mean_normalization:
+                raise ValueError(
+                    f"the speech_embedding front-end is fixed by its pretrained weights ({', '.join(wrong) or 'other settings'} "
+                    f"given); build it with FeatureConfig.speech_embedding()."
+                )
         check_range("sample_rate", self.sample_rate, 8_000, 48_000, integer=True)
         check_range("window_seconds", self.window_seconds, 0.1, 10.0)
-        check_range("frame_ms", self.frame_ms, 5.0, 200.0)
+        check_range("frame_ms", self.frame_ms, 5.0, 1000.0)
         # At least one sample per hop, and no gaps between frames.
         check_range("hop_ms", self.hop_ms, 1000 / self.sample_rate, self.frame_ms)
         check_range("n_mels", self.n_mels, 1, 256, integer=True)
@@ -69,6 +88,35 @@ class FeatureConfig:
             raise ValueError(f"f_min ({self.f_min}) must be below f_max ({self.f_max}).")
         if not isinstance(self.window_mean_normalization, bool):
             raise ValueError(f"window_mean_normalization must be true or false, not {self.window_mean_normalization!r}.")
+
+    @classmethod
+    def speech_embedding(cls, window_seconds: float = 1.0) -> FeatureConfig:
+        """The settings of the pretrained speech_embedding front-end."""
+        return cls(window_seconds=window_seconds, kind="speech_embedding", **EMBEDDING_SETTINGS)
+
+    @property
+    def feature_size(self) -> int:
+        """Values per frame: the coefficients, or the embedding's 96."""
+        return EMBEDDING_SIZE if self.kind == "speech_embedding" else self.n_mfcc
+
+    @property
+    def name(self) -> str:
+        """What the frames are, for labels: "MFCC" or "speech embedding"."""
+        return "speech embedding" if self.kind == "speech_embedding" else "MFCC"
+
+    @property
+    def context_samples(self) -> int:
+        """Zeros the embedding front-end adds on each side of a window, half its 76-frame span, so
+        that its frames are centred across the window: 6080 samples (380 ms). 0 for MFCC."""
+        return 38 * 160 if self.kind == "speech_embedding" else 0
+
+    @property
+    def first_frame_centre(self) -> float:
+        """The first frame's centre, in samples from the start of the window."""
+        if self.kind == "speech_embedding":
+            # 76 mel frames of 400 samples every 160 (the 512-point FFT's kernel is centred), less the context
+            return (75 * 160 + 512) / 2 - self.context_samples
+        return self.fft_size / 2
 
     @property
     def window_samples(self) -> int:
@@ -84,11 +132,17 @@ class FeatureConfig:
 
     @property
     def fft_size(self) -> int:
-        """Next power of two above the frame: 512 for 480 samples (the frame is zero-padded)."""
+        """Next power of two above the frame: 512 for 480 samples (the frame is zero-padded).
+        The embedding front-end's mel frames are 400 samples in a 512-point FFT."""
+        if self.kind == "speech_embedding":
+            return 512
         return 1 << (self.frame_samples - 1).bit_length()
 
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for `num_samples` samples (no centre padding; at least one)."""
+        if self.kind == "speech_embedding":
+            mel_frames = 1 + max(0, num_samples + 2 * self.context_samples - 512) // 160
+            return 1 + max(0, mel_frames - 76) // 8
         return 1 + max(0, num_samples - self.fft_size) // self.hop_samples
 
 

@@ -1,12 +1,19 @@
-"""MFCC front-end: 16 kHz samples -> normalized frames of cepstral coefficients."""
+"""Front-ends: 16 kHz samples -> normalized frames, the recurrent layers' input.
+
+`MFCC`: cepstral coefficients (the classic Speech Commands front-end). `SpeechEmbedding`: a frozen
+pretrained convolutional network over log-mel bands. `make_frontend` builds the one a config names.
+"""
 
 from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
 
 import torch
 import torchaudio
 from torch import nn
 
-from speechcmd.model.config import FeatureConfig
+from speechcmd.model.config import EMBEDDING_SIZE, FeatureConfig
 
 
 class MFCC(nn.Module):
@@ -60,3 +67,108 @@ class MFCC(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return (self.raw(waveform) - self.mean) / self.std
+
+
+# The speech_embedding network's layers after its first: (output channels, kernel, max-pool after it).
+# Kernels alternate along the mel axis (1 x 3, padded) and along time (3 x 1, unpadded).
+EMBEDDING_LAYERS = (
+    (24, (1, 3), None), (24, (3, 1), (2, 2)),
+    (48, (1, 3), None), (48, (3, 1), None), (48, (1, 3), None), (48, (3, 1), (1, 2)),
+    (72, (1, 3), None), (72, (3, 1), None), (72, (1, 3), None), (72, (3, 1), (2, 2)),
+    (96, (1, 3), None), (96, (3, 1), None), (96, (1, 3), None), (96, (3, 1), (1, 2)),
+    (96, (1, 3), None), (96, (3, 1), None), (96, (1, 3), None), (96, (3, 1), (2, 2)),
+)  # fmt: skip
+
+
+def pretrained_embedding_path() -> Path:
+    """The converted weights shipped in the package (speechcmd.resources/models)."""
+    return Path(str(resources.files("speechcmd.resources") / "models" / "speech_embedding.pt"))
+
+
+class SpeechEmbedding(nn.Module):
+    """Google's pretrained speech_embedding (Lin et al. 2020, "Training keyword spotters with
+    limited and synthesized speech data"), a frozen convolutional front-end trained on some 200
+    million clips: log-mel bands -> one 96-value embedding every 80 ms, normalized per value.
+
+    Input: waveform (batch, samples) float32 at 16 kHz, values in [-1, 1].
+    Output: (batch, frames, 96); frames = 13 for 1 s (`FeatureConfig.num_frames`).
+
+    The window gets `config.context_samples` of zeros on each side, so its 13 embeddings (each
+    seeing 775 ms) are centred from 11 ms to 971 ms into it. Log-mel bands as the original model
+    computes them (torchaudio, matched to 5e-5): power of a 400-sample Hann frame in a 512-point
+    FFT every 10 ms, 32 Slaney mel bands from 60 to 3800 Hz, in dB of 16-bit sample values,
+    floored 80 dB under the window's loudest, then x/10 + 2. The network: 20 convolutions with
+    leaky ReLU clamped at -0.4 and five max-pools; its weights are buffers (saved in every
+    checkpoint, never trained, moved with the model), loaded by `load_pretrained`.
+    """
+
+    def __init__(self, config: FeatureConfig = FeatureConfig.speech_embedding()):
+        super().__init__()
+        self.config = config
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=16_000, n_fft=512, win_length=400, hop_length=160, f_min=60.0, f_max=3800.0,
+            n_mels=32, center=False, power=2.0, norm="slaney", mel_scale="slaney",
+        )  # fmt: skip
+        self.register_buffer("first_weight", torch.zeros(24, 1, 3, 3))  # no bias; ReLU, then batch norm
+        self.register_buffer("first_scale", torch.ones(24))  # the batch norm, folded: x * scale + shift
+        self.register_buffer("first_shift", torch.zeros(24))
+        channels = 24
+        for k, (out, kernel, _) in enumerate(EMBEDDING_LAYERS):
+            self.register_buffer(f"weight{k}", torch.zeros(out, channels, *kernel))
+            self.register_buffer(f"bias{k}", torch.zeros(out))
+            channels = out
+        self.register_buffer("last_weight", torch.zeros(96, 96, 3, 1))  # no bias, no activation
+        self.register_buffer("mean", torch.zeros(EMBEDDING_SIZE))
+        self.register_buffer("std", torch.ones(EMBEDDING_SIZE))
+
+    def load_pretrained(self, path: str | Path | None = None) -> SpeechEmbedding:
+        """Load the network's weights (`scripts/convert_speech_embedding.py` made the file)."""
+        path = Path(path) if path is not None else pretrained_embedding_path()
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.no_grad():
+            for name, value in weights.items():
+                getattr(self, name).copy_(value)
+        return self
+
+    @torch.no_grad()
+    def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp_min(1e-5))
+
+    def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) -> (batch, mel frames, 32), the network's input scale."""
+        context = self.config.context_samples
+        waveform = nn.functional.pad(waveform, (context, context))
+        if waveform.shape[-1] < 512 + 75 * 160:  # fewer than 76 mel frames: pad to one embedding
+            waveform = nn.functional.pad(waveform, (0, 512 + 75 * 160 - waveform.shape[-1]))
+        power = self.mel(waveform * 32768.0).transpose(-1, -2)  # (batch, frames, 32), 16-bit scale
+        db = 10 * torch.log10(power.clamp_min(1e-10))
+        db = torch.maximum(db, db.amax(dim=(-1, -2), keepdim=True) - 80.0)
+        return db / 10 + 2
+
+    def raw(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Unnormalized embeddings (batch, frames, 96), for computing statistics."""
+        x = nn.functional.pad(self.log_mel(waveform), (1, 1)).unsqueeze(1)  # (batch, 1, mel frames, 34)
+        x = torch.relu(nn.functional.conv2d(x, self.first_weight))
+        x = x * self.first_scale[:, None, None] + self.first_shift[:, None, None]
+        x = nn.functional.leaky_relu(x, 0.2).clamp_min(-0.4)
+        for k, (_, kernel, pool) in enumerate(EMBEDDING_LAYERS):
+            padding = (0, 1) if kernel == (1, 3) else 0
+            x = nn.functional.conv2d(x, getattr(self, f"weight{k}"), getattr(self, f"bias{k}"), padding=padding)
+            x = nn.functional.leaky_relu(x, 0.2).clamp_min(-0.4)
+            if pool is not None:
+                x = nn.functional.max_pool2d(x, pool)
+        x = nn.functional.conv2d(x, self.last_weight)  # (batch, 96, frames, 1)
+        return x[..., 0].transpose(-1, -2)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return (self.raw(waveform) - self.mean) / self.std
+
+
+def make_frontend(config: FeatureConfig, pretrained: bool = False) -> nn.Module:
+    """The front-end `config` describes; `pretrained`: load the embedding's weights (a checkpoint's
+    state dict overwrites them anyway)."""
+    if config.kind == "speech_embedding":
+        frontend = SpeechEmbedding(config)
+        return frontend.load_pretrained() if pretrained else frontend
+    return MFCC(config)

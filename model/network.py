@@ -1,4 +1,4 @@
-"""The classifier: MFCC frames -> recurrent layers -> one score per label.
+"""The classifier: front-end frames (MFCC or speech embedding) -> recurrent layers -> one score per label.
 
 One small module per cell, each with its textbook `step` beside its fast `trace`:
 
@@ -23,7 +23,7 @@ from torch import nn
 
 from speechcmd.model import SILENCE
 from speechcmd.model.config import CELLS, POOLINGS, ModelConfig  # noqa: F401  (re-exported)
-from speechcmd.model.features import MFCC, FeatureConfig  # noqa: F401  (re-exported)
+from speechcmd.model.features import MFCC, FeatureConfig, make_frontend  # noqa: F401  (re-exported)
 
 LSTM_GATES = ("forget_gate", "input_gate", "candidate", "output_gate", "cell_state", "hidden_state")
 GRU_GATES = ("reset_gate", "update_gate", "candidate", "hidden_state")
@@ -262,7 +262,7 @@ class Trace:
     """Everything the model computed for a batch of windows, for display and inspection."""
 
     logits: torch.Tensor  # (batch, labels)
-    mfcc: torch.Tensor  # (batch, frames, n_mfcc), normalized
+    mfcc: torch.Tensor  # (batch, frames, feature size): the front-end's normalized frames (MFCC or embedding)
     layers: list[Gates]  # per layer: gate name -> (batch, frames, hidden)
 
     @property
@@ -279,9 +279,10 @@ class SpeechCommandsModel(nn.Module):
             raise ValueError("a model needs at least two distinct labels.")
         self.config = config
         self.labels = list(labels)
-        self.frontend = MFCC(config.features)
+        # A pretrained front-end starts from its weights; a checkpoint's state dict overwrites them.
+        self.frontend = make_frontend(config.features, pretrained=True)
         self.recurrent = Recurrent(
-            config.cell, config.features.n_mfcc, config.hidden_size, config.num_layers, config.dropout
+            config.cell, config.features.feature_size, config.hidden_size, config.num_layers, config.dropout
         )
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, len(self.labels))
@@ -296,7 +297,7 @@ class SpeechCommandsModel(nn.Module):
         return outputs[:, -1] if self.config.pooling == "last" else outputs.mean(dim=1)
 
     def logits_from_features(self, mfcc: torch.Tensor) -> torch.Tensor:
-        """(batch, frames, n_mfcc) normalized features -> (batch, labels) logits."""
+        """(batch, frames, feature size) normalized features -> (batch, labels) logits."""
         return self.head(self.dropout(self._pool(self.recurrent(mfcc))))
 
     def gate_silence(self, waveform: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ def frame_times(features) -> tuple[float, float]:
     end of the window, for drawing (frames, ...) maps of a FeatureConfig's frames on an exact
     time axis: column k is centred on frame k's centre and is one frame hop wide."""
     frames = features.num_frames(features.window_samples)
-    first_centre = features.fft_size / 2 - features.window_samples
+    first_centre = features.first_frame_centre - features.window_samples
     left = first_centre - features.hop_samples / 2
     return left / features.sample_rate, (left + frames * features.hop_samples) / features.sample_rate
 
@@ -62,7 +62,7 @@ class GateHeatmaps(QWidget):
         layout.addWidget(self.readout)
 
     def set_model(self, gate_names, hidden_size: int, features, cell: str = "lstm") -> None:
-        """Maps for `gate_names`, one column per MFCC frame of `features` (a FeatureConfig), each
+        """Maps for `gate_names`, one column per front-end frame of `features` (a FeatureConfig), each
         centred on its frame's centre (time 0 = the end of the window)."""
         for heatmap in self.maps.values():
             heatmap.setParent(None)

@@ -59,6 +59,11 @@ class HeatMap(pg.GraphicsLayoutWidget):
         self.ci.layout.setSpacing(2)
         self.setMinimumSize(180, 100)
 
+    def set_title(self, title: str, y_label: str) -> None:
+        self.title, self.y_label = title, y_label
+        self.plot.setTitle(f"{title} <span style='color:#aaa'>[{self.value_label}]</span>")
+        self.plot.setLabel("left", y_label)
+
     def set_extent(self, x0: float, x1: float, y0: float, y1: float) -> None:
         """Where the array sits in axis units (e.g. seconds and units)."""
         self._rect = QRectF(x0, y0, x1 - x0, y1 - y0)

@@ -1,4 +1,5 @@
-"""The MFCC frames of the current window, as the model sees them (normalized per coefficient)."""
+"""The front-end frames of the current window (MFCC or speech embedding), as the model sees them
+(normalized per value)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,19 @@ class MfccView(HeatMap):
     def set_features(self, features) -> None:
         """One column per frame of `features` (a FeatureConfig), on the same time axis as the gate maps."""
         self.clear_data()
-        self.set_extent(*frame_times(features), 0, features.n_mfcc)
-        self.setToolTip(
-            f"Mel-frequency cepstral coefficients, one column per {features.hop_ms:g} ms frame, standardized; the model's input."
-        )
+        self.set_extent(*frame_times(features), 0, features.feature_size)
+        if features.kind == "speech_embedding":
+            self.set_title("Speech embedding", "embedding value")
+            self.setToolTip(
+                f"Google's speech embedding: {features.feature_size} values every {features.hop_ms:g} ms, each from the "
+                f"{features.frame_ms:g} ms around it, standardized; the LSTM's input."
+            )
+        else:
+            self.set_title("MFCC", "coefficient")
+            self.setToolTip(
+                f"Mel-frequency cepstral coefficients, one column per {features.hop_ms:g} ms frame, standardized; the model's input."
+            )
 
     def show_mfcc(self, mfcc: np.ndarray) -> None:
-        """mfcc: (frames, n_mfcc)."""
+        """mfcc: (frames, feature size), the front-end's frames."""
         self.set_data(mfcc.T)
