@@ -45,7 +45,7 @@ def choose_operating_point(model, data: Path, split: dict, minutes: float, budge
         audio, events = build_stream(words, minutes * 60, np.random.default_rng(seed), background, snr)
         streams[name] = (score_windows(classifier, audio), events, len(audio) / classifier.sample_rate, budget)
     policy, rows = choose_policy(streams)
-    return policy, next(r for r in rows if r["policy"] == policy.to_dict())
+    return policy, next(r for r in rows if r["policy"] == policy.to_dict()), rows
 
 
 def main() -> int:
@@ -88,8 +88,9 @@ def main() -> int:
     metadata["teacher_sha256"] = [hashlib.sha256(Path(t).read_bytes()).hexdigest() if Path(t).is_file() else None
                                   for t in metadata.get("teachers") or []]
     if args.policy_data:
-        policy, row = choose_operating_point(model, args.policy_data, split, args.minutes, tuple(args.budgets))
+        policy, row, rows = choose_operating_point(model, args.policy_data, split, args.minutes, tuple(args.budgets))
         metadata.update(detection_policy=policy.to_dict(), detection_policy_validation=row)
+        (args.run / "policy_curve.json").write_text(json.dumps(rows, indent=1))  # every policy tried: the card's curve
         print(f"detection policy {policy.to_dict()}: {json.dumps({k: row[k] for k in ('quiet', 'noise_snr_10')})}")
     save_checkpoint(args.out, model, metadata)
     plot_confusion(result, args.out.parent / "confusion.png", "Held-out test speakers")

