@@ -69,12 +69,17 @@ def play_until_word(window, path, after: float = 2.0, patience: float = 0.3) -> 
     """Play `path` synchronously until `after` seconds, longer (by up to `patience`) if no word was detected yet."""
     from PySide6.QtWidgets import QApplication
 
+    from speechcmd.app.file_source import LONG_RECORDING_SECONDS
+    from speechcmd.model.audio import audio_duration
+
     window.open_file(path, paced=False)
     if not settle(lambda: window.worker.source is not None or window.has_message()):
         sys.exit(f"screenshots: {path} did not start playing.")
     if window.has_message():
         sys.exit(f"screenshots: {window.message.text()}")
-    settle(lambda: not window.timeline.plot.titleLabel.text.endswith("scanning…"))  # a recording's whole-file scan
+    if audio_duration(path) >= LONG_RECORDING_SECONDS:  # a recording's whole-file scan: wait for its own result
+        settle(lambda: Path(path).name in window.timeline.plot.titleLabel.text
+               and not window.timeline.plot.titleLabel.text.endswith("scanning…"))
     detected = False
     while window.worker.source is not None:
         window.worker.step()
