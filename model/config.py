@@ -21,6 +21,8 @@ FRONT_ENDS = ("mfcc", "speech_embedding")
 # embedding per 76 frames (775 ms), every 8 frames (80 ms).
 EMBEDDING_SETTINGS = dict(frame_ms=775.0, hop_ms=80.0, n_mels=32, n_mfcc=32, f_min=60.0, f_max=3800.0)
 EMBEDDING_SIZE = 96
+EMBEDDING_MEL_FFT, EMBEDDING_MEL_HOP = 512, 160  # samples: the log-mel frames' FFT and step (400-sample window)
+EMBEDDING_SPAN, EMBEDDING_STRIDE = 76, 8  # mel frames: what one embedding sees, and the step between two
 
 
 def check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
@@ -108,14 +110,14 @@ class FeatureConfig:
     def context_samples(self) -> int:
         """Zeros the embedding front-end adds on each side of a window, half its 76-frame span, so
         that its frames are centred across the window: 6080 samples (380 ms). 0 for MFCC."""
-        return 38 * 160 if self.kind == "speech_embedding" else 0
+        return EMBEDDING_SPAN // 2 * EMBEDDING_MEL_HOP if self.kind == "speech_embedding" else 0
 
     @property
     def first_frame_centre(self) -> float:
         """The first frame's centre, in samples from the start of the window."""
         if self.kind == "speech_embedding":
-            # 76 mel frames of 400 samples every 160 (the 512-point FFT's kernel is centred), less the context
-            return (75 * 160 + 512) / 2 - self.context_samples
+            # the span of 76 mel frames (each a centred 512-point FFT, every 160 samples), less the context
+            return ((EMBEDDING_SPAN - 1) * EMBEDDING_MEL_HOP + EMBEDDING_MEL_FFT) / 2 - self.context_samples
         return self.fft_size / 2
 
     @property
@@ -135,14 +137,14 @@ class FeatureConfig:
         """Next power of two above the frame: 512 for 480 samples (the frame is zero-padded).
         The embedding front-end's mel frames are 400 samples in a 512-point FFT."""
         if self.kind == "speech_embedding":
-            return 512
+            return EMBEDDING_MEL_FFT
         return 1 << (self.frame_samples - 1).bit_length()
 
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for `num_samples` samples (no centre padding; at least one)."""
         if self.kind == "speech_embedding":
-            mel_frames = 1 + max(0, num_samples + 2 * self.context_samples - 512) // 160
-            return 1 + max(0, mel_frames - 76) // 8
+            mel_frames = 1 + max(0, num_samples + 2 * self.context_samples - EMBEDDING_MEL_FFT) // EMBEDDING_MEL_HOP
+            return 1 + max(0, mel_frames - EMBEDDING_SPAN) // EMBEDDING_STRIDE
         return 1 + max(0, num_samples - self.fft_size) // self.hop_samples
 
 

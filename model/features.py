@@ -13,7 +13,9 @@ import torch
 import torchaudio
 from torch import nn
 
-from speechcmd.model.config import EMBEDDING_SIZE, FeatureConfig
+from speechcmd.model.config import (
+    EMBEDDING_MEL_FFT, EMBEDDING_MEL_HOP, EMBEDDING_SIZE, EMBEDDING_SPAN, FeatureConfig,
+)  # fmt: skip
 
 
 class MFCC(nn.Module):
@@ -106,8 +108,8 @@ class SpeechEmbedding(nn.Module):
         super().__init__()
         self.config = config
         self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=16_000, n_fft=512, win_length=400, hop_length=160, f_min=60.0, f_max=3800.0,
-            n_mels=32, center=False, power=2.0, norm="slaney", mel_scale="slaney",
+            sample_rate=config.sample_rate, n_fft=EMBEDDING_MEL_FFT, win_length=400, hop_length=EMBEDDING_MEL_HOP,
+            f_min=config.f_min, f_max=config.f_max, n_mels=config.n_mels, center=False, power=2.0, norm="slaney", mel_scale="slaney",
         )  # fmt: skip
         self.register_buffer("first_weight", torch.zeros(24, 1, 3, 3))  # no bias; ReLU, then batch norm
         self.register_buffer("first_scale", torch.ones(24))  # the batch norm, folded: x * scale + shift
@@ -139,8 +141,9 @@ class SpeechEmbedding(nn.Module):
         """(batch, samples) -> (batch, mel frames, 32), the network's input scale."""
         context = self.config.context_samples
         waveform = nn.functional.pad(waveform, (context, context))
-        if waveform.shape[-1] < 512 + 75 * 160:  # fewer than 76 mel frames: pad to one embedding
-            waveform = nn.functional.pad(waveform, (0, 512 + 75 * 160 - waveform.shape[-1]))
+        span = EMBEDDING_MEL_FFT + (EMBEDDING_SPAN - 1) * EMBEDDING_MEL_HOP  # samples of one embedding
+        if waveform.shape[-1] < span:  # fewer than 76 mel frames: pad to one embedding
+            waveform = nn.functional.pad(waveform, (0, span - waveform.shape[-1]))
         power = self.mel(waveform * 32768.0).transpose(-1, -2)  # (batch, frames, 32), 16-bit scale
         db = 10 * torch.log10(power.clamp_min(1e-10))
         db = torch.maximum(db, db.amax(dim=(-1, -2), keepdim=True) - 80.0)
