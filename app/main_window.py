@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
         self.gate_heatmaps.set_model(model.gate_names, config.hidden_size, features, config.cell)
         self.saturation_view.set_model(model.gate_names, config.hidden_size)
         self.mfcc_view.set_features(features)
-        self.mfcc_dock.setWindowTitle("MFCC" if features.kind == "mfcc" else "Speech embedding")
+        self.mfcc_dock.setWindowTitle(features.title)
         self.history.setRowCount(0)
         self.layer_combo.blockSignals(True)
         self.layer_combo.clear()

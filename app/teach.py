@@ -169,7 +169,7 @@ class TakePreview(QWidget):
         if take is not None and model is not None:
             with torch.inference_mode():
                 mfcc = model.frontend(torch.from_numpy(take.window)[None])[0].numpy()  # (frames, feature size)
-            self.mfcc.set_title("Speech embedding" if model.config.features.kind == "speech_embedding" else "MFCC", "value")
+            self.mfcc.set_title(model.config.features.title, "value")
             seconds = len(take.window) / SAMPLE_RATE
             self.mfcc.set_extent(0.0, seconds, 0, mfcc.shape[1])
             self.mfcc.set_data(mfcc.T)

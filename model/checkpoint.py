@@ -184,7 +184,7 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
             recurrent = state_dict.get(f"recurrent.layers.{layer}.rnn.weight_hh_l0")
             if not isinstance(recurrent, torch.Tensor) or tuple(recurrent.shape) != (gates * config.hidden_size, config.hidden_size):
                 raise ValueError("its weights do not have the sizes its settings give")
-        model = SpeechCommandsModel(config, labels)
+        model = SpeechCommandsModel(config, labels, pretrained=False)  # the state dict below has every weight
         model.load_state_dict(state_dict, strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
         detail = _first_line(error, 200)

@@ -103,8 +103,13 @@ class FeatureConfig:
 
     @property
     def name(self) -> str:
-        """What the frames are, for labels: "MFCC" or "speech embedding"."""
+        """What the frames are, in a sentence: "MFCC" or "speech embedding"."""
         return "speech embedding" if self.kind == "speech_embedding" else "MFCC"
+
+    @property
+    def title(self) -> str:
+        """What the frames are, as a view's title: "MFCC" or "Speech embedding"."""
+        return self.name[:1].upper() + self.name[1:]
 
     @property
     def context_samples(self) -> int:

@@ -169,8 +169,8 @@ class SpeechEmbedding(nn.Module):
 
 
 def make_frontend(config: FeatureConfig, pretrained: bool = False) -> nn.Module:
-    """The front-end `config` describes; `pretrained`: load the embedding's weights (a checkpoint's
-    state dict overwrites them anyway)."""
+    """The front-end `config` describes; `pretrained`: load the embedding's shipped weights (not
+    needed when a state dict with them is loaded next)."""
     if config.kind == "speech_embedding":
         frontend = SpeechEmbedding(config)
         return frontend.load_pretrained() if pretrained else frontend

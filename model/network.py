@@ -273,14 +273,15 @@ class Trace:
 class SpeechCommandsModel(nn.Module):
     """Waveform windows (batch, samples) at 16 kHz -> label scores (batch, labels)."""
 
-    def __init__(self, config: ModelConfig, labels: list[str] | tuple[str, ...]):
+    def __init__(self, config: ModelConfig, labels: list[str] | tuple[str, ...], pretrained: bool = True):
+        """`pretrained`: a pretrained front-end starts from its shipped weights; False for a model
+        whose full state dict is loaded next (a checkpoint, a taught copy), which needs no file read."""
         super().__init__()
         if len(labels) < 2 or len(set(labels)) != len(labels):
             raise ValueError("a model needs at least two distinct labels.")
         self.config = config
         self.labels = list(labels)
-        # A pretrained front-end starts from its weights; a checkpoint's state dict overwrites them.
-        self.frontend = make_frontend(config.features, pretrained=True)
+        self.frontend = make_frontend(config.features, pretrained)
         self.recurrent = Recurrent(
             config.cell, config.features.feature_size, config.hidden_size, config.num_layers, config.dropout
         )

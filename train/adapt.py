@@ -419,7 +419,7 @@ def _adapt(base, takes, config, replay, noise, bank, report_progress: Progress, 
     top = _train_top(base, labels, features, targets, config, is_cancelled,
                      lambda f: report_progress(0.3 + 0.6 * (folds + f) / rounds, "training the final model"))
 
-    model = SpeechCommandsModel(base.config, labels)
+    model = SpeechCommandsModel(base.config, labels, pretrained=False)  # every weight comes from `state`
     state = {k: v for k, v in base.state_dict().items() if not k.startswith("head.")}
     if top.layer is not None:
         last = f"recurrent.layers.{base.config.num_layers - 1}."

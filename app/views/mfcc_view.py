@@ -24,13 +24,13 @@ class MfccView(HeatMap):
         self.clear_data()
         self.set_extent(*frame_times(features), 0, features.feature_size)
         if features.kind == "speech_embedding":
-            self.set_title("Speech embedding", "embedding value")
+            self.set_title(features.title, "embedding value")
             self.setToolTip(
                 f"Google's speech embedding: {features.feature_size} values every {features.hop_ms:g} ms, each from the "
                 f"{features.frame_ms:g} ms around it, standardized; the LSTM's input."
             )
         else:
-            self.set_title("MFCC", "coefficient")
+            self.set_title(features.title, "coefficient")
             self.setToolTip(
                 f"Mel-frequency cepstral coefficients, one column per {features.hop_ms:g} ms frame, standardized; the model's input."
             )
