@@ -19,8 +19,8 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="NEW.pt", help="where to write the new model")
     replay = p.add_mutually_exclusive_group()
     replay.add_argument("--replay", metavar="DIR", help="the base model's training data (folder per label): clips of its words keep them "
-                        "recognized (default: $SPEECHCMD_DATA, else the --data folder the base model was trained on, when here, else "
-                        "the features of such clips shipped with the bundled model)")
+                        "recognized (default: the features of such clips shipped with the bundled model, for it and models taught "
+                        "from it; else $SPEECHCMD_DATA, else the --data folder the base model was trained on, when here)")
     replay.add_argument("--no-replay", action="store_true", help="learn from the takes alone (expect many more false accepts)")
     p.add_argument("--steps", type=int, help="optimizer steps per round (default: AdaptConfig.steps, 300)")
     p.add_argument("--copies", type=int, help="augmented copies of each take (default: AdaptConfig.copies, 16)")

@@ -359,7 +359,9 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f" Model: {self.model_source}")
         self.model_label.setToolTip(
             f"{self.model_source}: {config.cell.upper()}, {config.num_layers} layer(s) of {config.hidden_size} units, "
-            f"{len(self.model.labels)} classes. File > Open model… or File > Use bundled model to change it."
+            f"{len(self.model.labels)} classes"
+            + (f"; its head also reads the window's mean {config.features.name} (a taught model)" if config.head_reads_frontend else "")
+            + ". File > Open model… or File > Use bundled model to change it."
         )
 
     def _layer_changed(self, layer: int) -> None:

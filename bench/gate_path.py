@@ -43,12 +43,12 @@ def lean_lstm_layer(x: torch.Tensor, rnn: torch.nn.LSTM) -> tuple[torch.Tensor, 
 
 
 def lean_trace(model, waveform: torch.Tensor) -> tuple[torch.Tensor, list[dict]]:
-    x = model.frontend(waveform)
+    features = x = model.frontend(waveform)
     layers = []
     for layer in model.recurrent.layers:
         x, gates = lean_lstm_layer(x, layer.rnn)
         layers.append(gates)
-    return model.head(model._pool(x)), layers
+    return model.head(model.head_input(features, x)), layers
 
 
 def max_difference(reference, logits: torch.Tensor, layers: list[dict]) -> float:

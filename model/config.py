@@ -165,6 +165,10 @@ class ModelConfig:
     # network says: no input, a muted microphone, a room far too quiet for any word. Speech even
     # 40 dB below a normal level peaks well above it. None: no gate.
     silence_gate_dbfs: float | None = -60.0
+    # The head also reads the front-end's features averaged over the window, beside the pooled
+    # recurrent output. Taught models (`train.adapt`) use it: the frozen LSTM was trained to lump
+    # every other word into `_unknown_`, so a new word's row finds little in its output alone.
+    head_reads_frontend: bool = False
 
     def __post_init__(self):
         if not isinstance(self.cell, str) or self.cell not in CELLS:
@@ -178,6 +182,13 @@ class ModelConfig:
             check_range("silence_gate_dbfs", self.silence_gate_dbfs, -150.0, 0.0)
         if not isinstance(self.features, FeatureConfig):
             raise ValueError("features must be a FeatureConfig.")
+        if not isinstance(self.head_reads_frontend, bool):
+            raise ValueError(f"head_reads_frontend must be true or false, not {self.head_reads_frontend!r}.")
+
+    @property
+    def head_input_size(self) -> int:
+        """What the head reads: the pooled recurrent output, and with `head_reads_frontend` the mean feature."""
+        return self.hidden_size + (self.features.feature_size if self.head_reads_frontend else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

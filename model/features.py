@@ -154,7 +154,8 @@ class SpeechEmbedding(nn.Module):
         x = nn.functional.pad(self.log_mel(waveform), (1, 1)).unsqueeze(1)  # (batch, 1, mel frames, 34)
         x = torch.relu(nn.functional.conv2d(x, self.first_weight))
         x = x * self.first_scale[:, None, None] + self.first_shift[:, None, None]
-        x = nn.functional.leaky_relu(x, 0.2).clamp_min(-0.4)
+        # Channels last: oneDNN's convolutions run these small kernels about twice as fast (per window, one thread).
+        x = nn.functional.leaky_relu(x, 0.2).clamp_min(-0.4).contiguous(memory_format=torch.channels_last)
         for k, (_, kernel, pool) in enumerate(EMBEDDING_LAYERS):
             padding = (0, 1) if kernel == (1, 3) else 0
             x = nn.functional.conv2d(x, getattr(self, f"weight{k}"), getattr(self, f"bias{k}"), padding=padding)
@@ -162,7 +163,7 @@ class SpeechEmbedding(nn.Module):
             if pool is not None:
                 x = nn.functional.max_pool2d(x, pool)
         x = nn.functional.conv2d(x, self.last_weight)  # (batch, 96, frames, 1)
-        return x[..., 0].transpose(-1, -2)
+        return x[..., 0].transpose(-1, -2).contiguous()
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return (self.raw(waveform) - self.mean) / self.std

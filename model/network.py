@@ -286,7 +286,7 @@ class SpeechCommandsModel(nn.Module):
             config.cell, config.features.feature_size, config.hidden_size, config.num_layers, config.dropout
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden_size, len(self.labels))
+        self.head = nn.Linear(config.head_input_size, len(self.labels))
         self.metadata: dict[str, Any] = {}  # provenance from the checkpoint (data, accuracy, version)
 
     @property
@@ -297,9 +297,15 @@ class SpeechCommandsModel(nn.Module):
         """(batch, frames, hidden) -> (batch, hidden)."""
         return outputs[:, -1] if self.config.pooling == "last" else outputs.mean(dim=1)
 
-    def logits_from_features(self, mfcc: torch.Tensor) -> torch.Tensor:
+    def head_input(self, features: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+        """What the head reads: the pooled recurrent `outputs` (batch, hidden), and with
+        `config.head_reads_frontend` the front-end `features` averaged over the window after them."""
+        pooled = self._pool(outputs)
+        return torch.cat([pooled, features.mean(dim=1)], dim=-1) if self.config.head_reads_frontend else pooled
+
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
         """(batch, frames, feature size) normalized features -> (batch, labels) logits."""
-        return self.head(self.dropout(self._pool(self.recurrent(mfcc))))
+        return self.head(self.dropout(self.head_input(features, self.recurrent(features))))
 
     def gate_silence(self, waveform: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Windows quieter than `config.silence_gate_dbfs` at their loudest sample get the logits
@@ -321,5 +327,5 @@ class SpeechCommandsModel(nn.Module):
         """Like `forward`, keeping the features and every gate (`steps=True`: the step loop)."""
         mfcc = self.frontend(waveform)
         outputs, layers = self.recurrent.trace(mfcc, steps)
-        logits = self.gate_silence(waveform, self.head(self.dropout(self._pool(outputs))))
+        logits = self.gate_silence(waveform, self.head(self.dropout(self.head_input(mfcc, outputs))))
         return Trace(logits=logits, mfcc=mfcc, layers=layers)

@@ -69,7 +69,11 @@ def test_a_new_word_becomes_a_label_after_the_base_labels(tiny_model):
     for name, value in tiny_model.state_dict().items():
         if not name.startswith("head."):
             assert torch.equal(adapted.model.state_dict()[name], value), name
-    assert adapted.model.head.weight.shape == (13, tiny_model.config.hidden_size)
+    # The new head reads the pooled LSTM output and the mean front-end feature; the base rows start
+    # where the base head was, reading nothing from the front-end.
+    config = tiny_model.config
+    assert adapted.model.config.head_reads_frontend and not config.head_reads_frontend
+    assert adapted.model.head.weight.shape == (13, config.hidden_size + config.features.feature_size)
 
 
 def test_every_take_is_judged_once_by_a_model_that_did_not_learn_from_it(tiny_model):
@@ -192,7 +196,8 @@ def test_the_shipped_replay_bank_fits_the_bundled_model():
     base = load_model()
     bank = bundled_replay_bank(base)
     assert bank is not None, "resources/models/speechcmd-lstm.replay.pt is missing or belongs to another model"
-    assert set(bank.labels) == set(base.labels) and bank.features.shape[1] == base.config.hidden_size
+    assert set(bank.labels) == set(base.labels)
+    assert bank.features.shape[1] == base.config.hidden_size + base.config.features.feature_size
     assert "CC BY 4.0" in bank.source
 
 

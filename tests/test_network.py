@@ -123,6 +123,26 @@ def test_pooling_is_the_last_step_or_the_mean_over_time():
         assert not torch.allclose(last(waveform), mean(waveform))
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_head_that_reads_the_frontend_sees_the_mean_feature_beside_the_pooled_output(cell):
+    """Taught models' heads (`head_reads_frontend`): the pooled recurrent output, then the window's
+    mean front-end feature; the gates and the trace are those of the same network."""
+    model = _model(cell, head_reads_frontend=True)
+    waveform = torch.randn(2, 16_000) * 0.1
+    hidden, size = model.config.hidden_size, model.config.features.feature_size
+    assert model.head.in_features == hidden + size
+    with torch.no_grad():
+        features = model.frontend(waveform)
+        outputs = model.recurrent(features)
+        torch.testing.assert_close(model(waveform), model.head(torch.cat([outputs[:, -1], features.mean(dim=1)], dim=1)))
+        torch.testing.assert_close(model.trace(waveform, steps=True).logits, model(waveform), atol=1e-5, rtol=1e-5)
+        # The front-end's share is real: without it the scores change.
+        model.head.weight[:, hidden:] = 0
+        torch.testing.assert_close(model(waveform), model.head(torch.cat([outputs[:, -1], torch.zeros(2, size)], dim=1)))
+    with pytest.raises(ValueError, match="head_reads_frontend"):
+        ModelConfig(head_reads_frontend="yes")
+
+
 def test_a_peephole_layer_without_peepholes_is_a_plain_lstm():
     model = _model("peephole")
     mfcc = torch.randn(2, 30, 40)
