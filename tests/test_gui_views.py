@@ -53,6 +53,28 @@ def test_the_probability_key_is_above_the_plot_not_on_the_bars(qtbot):
     assert "threshold" in bars.plot.titleLabel.text and "averaged" in bars.plot.titleLabel.text
 
 
+def test_every_bar_is_named_even_a_taught_word_at_the_right_edge(qtbot):
+    """pyqtgraph hides a tick label that reaches past the axis' end: a taught 'banana', the last
+    bar, lost its name in a dock the width of the app's."""
+    from PySide6.QtGui import QImage, QPainter
+
+    bars = ProbabilityBars()
+    qtbot.addWidget(bars)
+    labels = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "banana"]
+    bars.set_labels(labels)
+    bars.resize(310, 200)
+    bars.show()
+    qtbot.wait(10)
+    axis = bars.plot.getAxis("bottom")
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _, _, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    assert [text for _, _, text in texts] == ["sil.", "unk.", *labels[2:]]
+
+
 def test_map_columns_are_centred_on_their_mfcc_frames():
     features = FeatureConfig(hop_ms=20.0)  # the bundled model's: 49 frames of 30 ms every 20 ms, 512-point FFT
     left, right = frame_times(features)

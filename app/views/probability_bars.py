@@ -34,6 +34,10 @@ class ProbabilityBars(pg.PlotWidget):
         font = self.font()
         font.setPointSize(7)  # twelve names side by side in a narrow dock
         self.plot.getAxis("bottom").setStyle(tickFont=font)
+        try:  # the last bar's name may reach past the axis' end (a taught "banana"): draw it anyway
+            self.plot.getAxis("bottom").setStyle(hideOverlappingLabels=40)
+        except (NameError, KeyError):  # a pyqtgraph without the setting
+            pass
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(80, 160, 255))
         self.averaged = pg.ScatterPlotItem(symbol="_", size=22, pen=pg.mkPen("y", width=3), brush="y")
         self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((255, 90, 90), style=pg.QtCore.Qt.DashLine))
