@@ -55,7 +55,7 @@ def test_the_probability_key_is_above_the_plot_not_on_the_bars(qtbot):
 
 def test_every_bar_is_named_even_a_taught_word_at_the_right_edge(qtbot):
     """pyqtgraph hides a tick label that reaches past the axis' end: a taught 'banana', the last
-    bar, lost its name in a dock the width of the app's."""
+    bar, lost its name in a dock the width of the app's; in full it ran into "go"."""
     from PySide6.QtGui import QImage, QPainter
 
     bars = ProbabilityBars()
@@ -72,7 +72,10 @@ def test_every_bar_is_named_even_a_taught_word_at_the_right_edge(qtbot):
         _, _, texts = axis.generateDrawSpecs(painter)
     finally:
         painter.end()
-    assert [text for _, _, text in texts] == ["sil.", "unk.", *labels[2:]]
+    assert [text for _, _, text in texts] == ["sil.", "unk.", *labels[2:-1], "ban…"]
+    rects = [rect for rect, _, _ in texts]
+    assert all(left.right() <= right.left() + 1 for left, right in zip(rects, rects[1:]))  # no name runs into the next
+    assert "banana" in bars.toolTip() and "silence" in bars.toolTip()
 
 
 def test_map_columns_are_centred_on_their_mfcc_frames():

@@ -7,11 +7,14 @@ import pyqtgraph as pg
 
 
 SHORT_NAMES = {"_silence_": "sil.", "_unknown_": "unk.", "silence": "sil.", "unknown": "unk."}
+TOOLTIP = "Bars: the current 1 s window. Marks: averaged over the detector's window. Dashed: threshold."
 
 
 def display_label(label: str) -> str:
-    """Short enough for 12 bars side by side in a narrow dock."""
-    return SHORT_NAMES.get(label, label.strip("_"))
+    """Short enough for 13 bars side by side in a narrow dock: a long taught word keeps its first
+    three letters ("ban…"); the tooltip names every bar in full."""
+    name = SHORT_NAMES.get(label, label.strip("_"))
+    return name if len(name) <= 5 else name[:3] + "…"
 
 
 class ProbabilityBars(pg.PlotWidget):
@@ -46,7 +49,7 @@ class ProbabilityBars(pg.PlotWidget):
         self.plot.addItem(self.threshold_line)
         self.labels: list[str] = []
         self.probabilities = np.zeros(0)
-        self.setToolTip("sil. = silence, unk. = unknown word. Bars: the current 1 s window. Marks: averaged over the detector's window. Dashed: threshold.")
+        self.setToolTip(TOOLTIP)
 
     def set_labels(self, labels: list[str]) -> None:
         self.labels = list(labels)
@@ -55,6 +58,9 @@ class ProbabilityBars(pg.PlotWidget):
         self.bars.setOpts(x=x, height=self.probabilities)
         self.averaged.setData(x=[], y=[])
         self.plot.getAxis("bottom").setTicks([[(i, display_label(label)) for i, label in enumerate(labels)]])
+        full = {"_silence_": "silence", "_unknown_": "unknown (other words)"}
+        names = ", ".join(full.get(label, label.strip("_")) for label in labels)
+        self.setToolTip(f"Bars, left to right: {names}. {TOOLTIP}")
         self.plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
 
     def set_threshold(self, threshold: float) -> None:
