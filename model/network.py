@@ -297,11 +297,13 @@ class SpeechCommandsModel(nn.Module):
         """(batch, frames, hidden) -> (batch, hidden)."""
         return outputs[:, -1] if self.config.pooling == "last" else outputs.mean(dim=1)
 
-    def head_input(self, features: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+    def head_input(self, features: torch.Tensor, outputs: torch.Tensor, reads_frontend: bool | None = None) -> torch.Tensor:
         """What the head reads: the pooled recurrent `outputs` (batch, hidden), and with
-        `config.head_reads_frontend` the front-end `features` averaged over the window after them."""
+        `config.head_reads_frontend` (or `reads_frontend`, for a head being taught) the front-end
+        `features` averaged over the window after them."""
         pooled = self._pool(outputs)
-        return torch.cat([pooled, features.mean(dim=1)], dim=-1) if self.config.head_reads_frontend else pooled
+        reads_frontend = self.config.head_reads_frontend if reads_frontend is None else reads_frontend
+        return torch.cat([pooled, features.mean(dim=1)], dim=-1) if reads_frontend else pooled
 
     def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
         """(batch, frames, feature size) normalized features -> (batch, labels) logits."""

@@ -286,7 +286,7 @@ class _Top(nn.Module):
         """features: `frozen_features` (pooled, or with `layer` per frame)."""
         if self.layer is not None:
             below, front = features[..., : -self.feature_size], features[..., -self.feature_size :]
-            features = torch.cat([self.base[0]._pool(self.layer(self.dropout(below))), front.mean(dim=1)], dim=-1)
+            features = self.base[0].head_input(front, self.layer(self.dropout(below)), reads_frontend=True)
         return self.head(self.dropout(features))
 
     def anchor_penalty(self) -> torch.Tensor:
@@ -317,12 +317,8 @@ def frozen_features(base: SpeechCommandsModel, waveform: torch.Tensor, last_laye
         layers = base.recurrent.layers
         for layer in layers[:-1] if last_layer else layers:
             x = layer(x)
-        out.append(torch.cat([x, front], dim=-1) if last_layer else taught_head_input(base, front, x))
+        out.append(torch.cat([x, front], dim=-1) if last_layer else base.head_input(front, x, reads_frontend=True))
     return torch.cat(out)
-
-
-def taught_head_input(base: SpeechCommandsModel, front: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
-    return torch.cat([base._pool(outputs), front.mean(dim=1)], dim=-1)
 
 
 @torch.no_grad()
@@ -332,7 +328,7 @@ def pooled_features(base: SpeechCommandsModel, features: torch.Tensor, last_laye
         return features
     size, top = base.config.features.feature_size, base.recurrent.layers[-1]
     chunks = (features[k : k + batch_size] for k in range(0, len(features), batch_size))
-    return torch.cat([taught_head_input(base, chunk[..., -size:], top(chunk[..., :-size])) for chunk in chunks])
+    return torch.cat([base.head_input(chunk[..., -size:], top(chunk[..., :-size]), reads_frontend=True) for chunk in chunks])
 
 
 def gather_replay(base: SpeechCommandsModel, new_words, config: AdaptConfig, root: str | Path | None = None):
