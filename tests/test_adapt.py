@@ -101,6 +101,16 @@ def test_a_new_words_row_starts_where_its_takes_are(tiny_model):
             assert abs(row.norm() - tiny_model.head.weight.norm(dim=1).mean()) < 0.01
 
 
+def test_takes_far_quieter_than_the_rest_are_named_in_a_warning(tiny_model):
+    takes = tone_takes("lights", 700, 5)
+    for k in (1, 3):  # 40 dB quieter: the user stepped back from the microphone
+        takes[k] = dataclasses.replace(takes[k], window=takes[k].window * 0.01, source=f"/takes/lights/me_nohash_{k}.wav")
+    warnings = adapt(tiny_model, takes, QUICK).report["warnings"]
+    level = [w for w in warnings if "dB quieter" in w]
+    assert len(level) == 1 and "me_nohash_1.wav, me_nohash_3.wav are about 40 dB quieter" in level[0], warnings
+    assert not [w for w in adapt(tiny_model, tone_takes("lights", 700, 5), QUICK).report["warnings"] if " dB " in w]
+
+
 def test_too_few_takes_or_no_word_at_all_is_one_sentence(tiny_model):
     with pytest.raises(AdaptError, match="Too few takes of 'lights' \\(2\\)"):
         adapt(tiny_model, tone_takes("lights", 700, 2), QUICK)
