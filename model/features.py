@@ -154,7 +154,7 @@ class SpeechEmbedding(nn.Module):
         x = nn.functional.pad(self.log_mel(waveform), (1, 1)).unsqueeze(1)  # (batch, 1, mel frames, 34)
         x = torch.relu(nn.functional.conv2d(x, self.first_weight))
         x = x * self.first_scale[:, None, None] + self.first_shift[:, None, None]
-        # Channels last: oneDNN's convolutions run these small kernels about twice as fast (per window, one thread).
+        # Channels last: oneDNN runs these small kernels faster (13.5 -> 10.6 ms a window with gates, one thread).
         x = nn.functional.leaky_relu(x, 0.2).clamp_min(-0.4).contiguous(memory_format=torch.channels_last)
         for k, (_, kernel, pool) in enumerate(EMBEDDING_LAYERS):
             padding = (0, 1) if kernel == (1, 3) else 0

@@ -53,11 +53,12 @@ from speechcmd.model.network import SpeechCommandsModel
 from speechcmd.train.augment import augment_waveform
 from speechcmd.train.config import AugmentConfig
 from speechcmd.train.data import SILENCE, UNKNOWN, Clip, build_dataset, load_noise
+from speechcmd.train.noise import active_power_db
 from speechcmd.train.takes import SUGGESTED_TAKES, Take, take_counts
 
 MIN_TAKES = 3  # per new word: at least one to hold out and two to learn from
 CONFUSION_WARNING = 0.2  # share of a word's held-out takes taken for one other label
-LEVEL_WARNING_DB = 20.0  # a take this far from its word's median loudness is named in a warning
+LEVEL_WARNING_DB = 20.0  # a take this far from its word's median level is named in a warning
 
 
 @dataclass(frozen=True)
@@ -570,13 +571,6 @@ def holdout_report(takes: list[Take], labels: list[str], new_words: list[str], p
     }
 
 
-def loudness_db(window: np.ndarray, sample_rate: int = 16_000) -> float:
-    """The loudest 100 ms of a take, RMS in dB re full scale."""
-    frame = sample_rate // 10
-    frames = window[: len(window) // frame * frame].reshape(-1, frame).astype(np.float64)
-    return float(10 * np.log10((frames**2).mean(axis=1).max() + 1e-12))
-
-
 def level_warnings(takes: list[Take]) -> list[str]:
     """One sentence per word whose takes include some far quieter or louder than the rest.
 
@@ -587,7 +581,7 @@ def level_warnings(takes: list[Take]) -> list[str]:
         own = [take for take in takes if take.label == label]
         if label in NON_COMMANDS or len(own) < MIN_TAKES:
             continue
-        levels = np.array([loudness_db(take.window) for take in own])
+        levels = active_power_db(torch.from_numpy(np.stack([take.window for take in own]))).numpy()  # the word's level, not the pauses'
         offsets = levels - np.median(levels)
         for side, far in (("quieter", offsets <= -LEVEL_WARNING_DB), ("louder", offsets >= LEVEL_WARNING_DB)):
             if far.any():

@@ -7,6 +7,7 @@ import pyqtgraph as pg
 
 
 SHORT_NAMES = {"_silence_": "sil.", "_unknown_": "unk.", "silence": "sil.", "unknown": "unk."}
+FULL_NAMES = {"_silence_": "silence", "_unknown_": "unknown (other words)"}  # for the tooltip
 TOOLTIP = "Bars: the current 1 s window. Marks: averaged over the detector's window. Dashed: threshold."
 
 
@@ -58,8 +59,7 @@ class ProbabilityBars(pg.PlotWidget):
         self.bars.setOpts(x=x, height=self.probabilities)
         self.averaged.setData(x=[], y=[])
         self.plot.getAxis("bottom").setTicks([[(i, display_label(label)) for i, label in enumerate(labels)]])
-        full = {"_silence_": "silence", "_unknown_": "unknown (other words)"}
-        names = ", ".join(full.get(label, label.strip("_")) for label in labels)
+        names = ", ".join(FULL_NAMES.get(label, label.strip("_")) for label in labels)
         self.setToolTip(f"Bars, left to right: {names}. {TOOLTIP}")
         self.plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
 
