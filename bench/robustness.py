@@ -17,7 +17,7 @@ Tune on `validation`; `test` is for the final figure only.
 | non-command words | `_unknown_` clips (other words) | share NOT taken for a command |
 | everyday noise only, babble only | 1 s of held-out everyday noise / flite babble at -60..-20 dBFS | share taken for a command |
 | digital silence, room tone | zeros; pink noise at -70 dBFS and held-out everyday noise at -60 dBFS | share labelled `_silence_`, share taken for a command |
-| stream quiet / noise 10 | `--minutes` of words at random times over room tone / held-out everyday noise 10 dB under the words, scanned like `classify` scans a long file with the model's detection policy | found, wrong label, false alarms per hour |
+| stream quiet / noise 10 / babble 10 | `--minutes` of words at random times over room tone / held-out everyday noise / held-out flite babble (people talking in the room) 10 dB under the words, scanned like `classify` scans a long file with the model's detection policy | found, wrong label, false alarms per hour |
 
 SNR is word active level minus noise level, as `speechcmd.train.noise` defines them (the same
 definition training uses). Noise cuts start at seeded random offsets, so runs are comparable.
@@ -130,6 +130,8 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
     scanner = Classifier(model, policy=DetectionPolicy.for_model(model))
     results["stream_quiet"] = evaluate_stream(scanner, spoken, stream_minutes * 60, seed)
     results["stream_noise_snr_10"] = evaluate_stream(scanner, spoken, stream_minutes * 60, seed + 1, np.concatenate(everyday), 10.0)
+    if babble:
+        results["stream_babble_snr_10"] = evaluate_stream(scanner, spoken, stream_minutes * 60, seed + 2, np.concatenate(babble), 10.0)
     return {"split": split, "speakers": len(dataset.speakers(split)), "data": str(data), "noise": str(noise_dir),
             "split_parameters": split_parameters, "results": results}
 

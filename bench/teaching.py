@@ -10,7 +10,8 @@ most clips (the fewest people), in later draws from speakers in a random order;
 the word's clips of every OTHER speaker who is not among the base model's training speakers
 (rebuilt from its metadata) are the test. Measured per run:
 
-- new word: share of the test clips recognized as the new word;
+- new word: share of the test clips recognized as the new word; also with the test clips played
+  30 dB quieter (`QUIET_DB`: a distant talker or a low microphone gain, as in the robustness suite);
 - false accepts: share of other clips taken for the new word: the base model's held-out test
   clips (less any of the word itself) and the other words of speech_commands_extra (unseen speakers);
 - original commands: accuracy on those held-out test clips, before and after (a prediction of
@@ -45,6 +46,7 @@ EXTRA = Path(os.environ.get("SPEECHCMD_EXTRA_DATA", REAL_DATA.parent / "speech_c
 RESULTS = Path(__file__).resolve().parent / "results" / "teaching"
 WORDS = ("zero", "nine", "eight", "happy")
 SETTINGS = ("replay", "bank", "takes only")
+QUIET_DB = -30.0
 
 
 def word_clips(word: str) -> list[Path]:
@@ -132,6 +134,7 @@ def run(options: dict) -> dict:
                         "word": word, "takes": n, "draw": draw, "setting": setting, "teaching_speakers": len(teachers),
                         "refused_clips": refused, "test_clips": len(tests), "test_speakers": len({speaker_of(p) for p in tests}),
                         "new_word_accuracy": round(float((predict(model, test_windows_word) == new).mean()), 4),
+                        "new_word_accuracy_quiet": round(float((predict(model, test_windows_word * 10 ** (QUIET_DB / 20)) == new).mean()), 4),
                         "false_accepts_test_set": round(float((after[keep] == new).mean()), 4),
                         "false_accepts_other_words": round(float((predict(model, other_windows) == new).mean()), 4),
                         "commands_before": round(before_accuracy, 4),
@@ -204,6 +207,7 @@ def summarize(results: list[dict], single: list[dict]) -> list[dict]:
                 "setting": setting, "takes": n, "runs": len(rows),
                 "new_word_accuracy": round(sum(r["new_word_accuracy"] * r["test_clips"] for r in rows) / tests, 4),
                 "new_word_accuracy_worst_run": min(r["new_word_accuracy"] for r in rows),
+                "new_word_accuracy_quiet": round(sum(r.get("new_word_accuracy_quiet", np.nan) * r["test_clips"] for r in rows) / tests, 4),
                 "false_accepts_test_set": round(float(np.mean([r["false_accepts_test_set"] for r in rows])), 4),
                 "false_accepts_other_words": round(float(np.mean([r["false_accepts_other_words"] for r in rows])), 4),
                 "commands_change_points": round(100 * float(np.mean([r["commands_after"] - r["commands_before"] for r in rows])), 2),
