@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from make_room_data import COMMANDS, ROOT, SR  # this folder's data script: the same commands and paths
+
 from speechcmd.model.audio import load_audio
-from speechcmd.train.data import speaker_of, split_of
+from speechcmd.model.trim import frame_levels, frame_size
+from speechcmd.train.data import link_clips, speaker_of, split_of
 from speechcmd.train.noise import babble
 
-ROOT = Path(__file__).resolve().parent.parent / "runs" / "room-data"
-COMMANDS = frozenset("yes no up down left right on off stop go".split())
-SR = 16_000
-FRAME = 320  # 20 ms
+DATA = ROOT / "runs" / "room-data"
 
 
 def training_clips(merged: Path) -> list[Path]:
@@ -37,11 +37,11 @@ def training_clips(merged: Path) -> list[Path]:
 
 
 def spoken_part(samples: np.ndarray) -> np.ndarray:
-    """The clip from its first to its last 20 ms frame within 40 dB of the loudest, 50 ms either side."""
-    frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
-    energy = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
-    keep = np.flatnonzero(energy > energy.max() - 40)
-    return samples[max(0, keep[0] * FRAME - 800) : min(len(samples), (keep[-1] + 1) * FRAME + 800)]
+    """The clip from its first to its last 20 ms frame within 40 dB of the loudest, 50 ms either side
+    (looser than `model.trim.speech_bounds`, which refuses a clip it cannot trust; any clip will do here)."""
+    levels, size = frame_levels(samples, SR), frame_size(SR)
+    keep = np.flatnonzero(levels > levels.max() - 40)
+    return samples[max(0, keep[0] * size - 800) : min(len(samples), (keep[-1] + 1) * size + 800)]
 
 
 def talker(clips: list[Path], rng: np.random.Generator, words: int = 40) -> np.ndarray:
@@ -52,16 +52,13 @@ def talker(clips: list[Path], rng: np.random.Generator, words: int = 40) -> np.n
 
 
 def main() -> int:
-    merged, source, out = ROOT / "merged", ROOT / "merged_synthetic", ROOT / "merged_synthetic_rb"
+    merged, source, out = DATA / "merged", DATA / "merged_synthetic", DATA / "merged_synthetic_rb"
     if not source.is_dir():
         print(f"make_real_babble: {source} is missing; run scripts/make_room_data.py --negatives 12 first.", file=sys.stderr)
         return 1
     rng = np.random.default_rng(1)
     clips = training_clips(merged)
-    out.mkdir(exist_ok=True)
-    for folder in source.iterdir():
-        if folder.name != "_background_noise_" and not (out / folder.name).exists():
-            os.symlink(folder.resolve(), out / folder.name)
+    link_clips(source, out)
     noise = out / "_background_noise_"
     noise.mkdir(exist_ok=True)
     for path in (merged / "_background_noise_").glob("*.wav"):
