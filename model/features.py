@@ -82,6 +82,15 @@ EMBEDDING_LAYERS = (
 )  # fmt: skip
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _activation_(x: torch.Tensor) -> torch.Tensor:
+    """The embedding's activation, in place: leaky ReLU (slope 0.2) clamped at -0.4."""
+    return nn.functional.leaky_relu_(x, 0.2).clamp_min_(-0.4)
+
+
 def pretrained_embedding_path() -> Path:
     """The converted weights shipped in the package (speechcmd.resources/models)."""
     return Path(str(resources.files("speechcmd.resources") / "models" / "speech_embedding.pt"))
@@ -111,15 +120,17 @@ class SpeechEmbedding(nn.Module):
             sample_rate=config.sample_rate, n_fft=EMBEDDING_MEL_FFT, win_length=400, hop_length=EMBEDDING_MEL_HOP,
             f_min=config.f_min, f_max=config.f_max, n_mels=config.n_mels, center=False, power=2.0, norm="slaney", mel_scale="slaney",
         )  # fmt: skip
-        self.register_buffer("first_weight", torch.zeros(24, 1, 3, 3))  # no bias; ReLU, then batch norm
+        # The kernels are kept channels-last, the layout the convolutions run in: loading a state dict
+        # copies into them and `.to()` keeps it (weights in the default layout cost 13.7 against 8.6 ms a window).
+        self.register_buffer("first_weight", _channels_last(torch.zeros(24, 1, 3, 3)))  # no bias; ReLU, then batch norm
         self.register_buffer("first_scale", torch.ones(24))  # the batch norm, folded: x * scale + shift
         self.register_buffer("first_shift", torch.zeros(24))
         channels = 24
         for k, (out, kernel, _) in enumerate(EMBEDDING_LAYERS):
-            self.register_buffer(f"weight{k}", torch.zeros(out, channels, *kernel))
+            self.register_buffer(f"weight{k}", _channels_last(torch.zeros(out, channels, *kernel)))
             self.register_buffer(f"bias{k}", torch.zeros(out))
             channels = out
-        self.register_buffer("last_weight", torch.zeros(96, 96, 3, 1))  # no bias, no activation
+        self.register_buffer("last_weight", _channels_last(torch.zeros(96, 96, 3, 1)))  # no bias, no activation
         self.register_buffer("mean", torch.zeros(EMBEDDING_SIZE))
         self.register_buffer("std", torch.ones(EMBEDDING_SIZE))
 
@@ -151,15 +162,14 @@ class SpeechEmbedding(nn.Module):
 
     def raw(self, waveform: torch.Tensor) -> torch.Tensor:
         """Unnormalized embeddings (batch, frames, 96), for computing statistics."""
-        x = nn.functional.pad(self.log_mel(waveform), (1, 1)).unsqueeze(1)  # (batch, 1, mel frames, 34)
-        x = torch.relu(nn.functional.conv2d(x, self.first_weight))
-        x = x * self.first_scale[:, None, None] + self.first_shift[:, None, None]
-        # Channels last: oneDNN runs these small kernels faster (13.5 -> 10.6 ms a window with gates, one thread).
-        x = nn.functional.leaky_relu(x, 0.2).clamp_min(-0.4).contiguous(memory_format=torch.channels_last)
+        # Channels last from the first layer on: oneDNN runs these small kernels fastest so, and the
+        # activations are applied in place (a new tensor per op cost as much as the convolutions).
+        x = _channels_last(nn.functional.pad(self.log_mel(waveform), (1, 1)).unsqueeze(1))  # (batch, 1, mel frames, 34)
+        x = nn.functional.conv2d(x, self.first_weight).relu_()
+        x = _activation_(torch.addcmul(self.first_shift[:, None, None], x, self.first_scale[:, None, None]))
         for k, (_, kernel, pool) in enumerate(EMBEDDING_LAYERS):
             padding = (0, 1) if kernel == (1, 3) else 0
-            x = nn.functional.conv2d(x, getattr(self, f"weight{k}"), getattr(self, f"bias{k}"), padding=padding)
-            x = nn.functional.leaky_relu(x, 0.2).clamp_min(-0.4)
+            x = _activation_(nn.functional.conv2d(x, getattr(self, f"weight{k}"), getattr(self, f"bias{k}"), padding=padding))
             if pool is not None:
                 x = nn.functional.max_pool2d(x, pool)
         x = nn.functional.conv2d(x, self.last_weight)  # (batch, 96, frames, 1)
