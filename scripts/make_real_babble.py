@@ -1,12 +1,18 @@
 """An experiment's data (run S3 of the model card): babble of real TRAINING speakers.
 
-    python scripts/make_real_babble.py     # after scripts/make_room_data.py --negatives 12 --command-takes 3
+    python scripts/make_real_babble.py            # after scripts/make_room_data.py --negatives 12 --command-takes 3
+    python scripts/make_real_babble.py --as-words  # run S4
 
 Writes runs/room-data/merged_synthetic_rb: merged_synthetic's clips (linked) with four more
 training noise tracks, each 3 to 7 talkers made of the non-command words of training speakers
 (the spoken part of each clip, short pauses between), mixed at equal level by
 `speechcmd.train.noise.babble`. Background babble then includes real voices, not only espeak-ng
 ones. Validation and test speakers are never used (`split_of` with the recipe's split).
+
+With --as-words it writes runs/room-data/merged_synthetic_bw instead: merged_synthetic's clips and
+noise unchanged, plus a word folder `babble` of 1 s clips, each 3 to 7 of those talkers mixed the
+same way, so babble alone is trained as a word that is not a command (`_unknown_`), never under a
+command. Each clip is named after its first talker's speaker, so it stays in the training split.
 """
 
 from __future__ import annotations
@@ -52,13 +58,17 @@ def talker(clips: list[Path], rng: np.random.Generator, words: int = 40) -> np.n
 
 
 def main() -> int:
-    merged, source, out = DATA / "merged", DATA / "merged_synthetic", DATA / "merged_synthetic_rb"
+    as_words = "--as-words" in sys.argv[1:]
+    merged, source = DATA / "merged", DATA / "merged_synthetic"
+    out = DATA / ("merged_synthetic_bw" if as_words else "merged_synthetic_rb")
     if not source.is_dir():
         print(f"make_real_babble: {source} is missing; run scripts/make_room_data.py --negatives 12 first.", file=sys.stderr)
         return 1
     rng = np.random.default_rng(1)
     clips = training_clips(merged)
     link_clips(source, out)
+    if as_words:
+        return babble_words(clips, source, out, rng)
     noise = out / "_background_noise_"
     noise.mkdir(exist_ok=True)
     for path in (merged / "_background_noise_").glob("*.wav"):
@@ -68,6 +78,20 @@ def main() -> int:
         talkers = [talker(clips, rng) for _ in range(int(rng.integers(3, 8)))]
         sf.write(noise / f"real_babble_{k}.wav", babble(talkers, 60 * SR, rng), SR, subtype="PCM_16")
     print(f"{len(clips)} training-speaker clips of other words; wrote {out}", file=sys.stderr)
+    return 0
+
+
+def babble_words(clips: list[Path], source: Path, out: Path, rng: np.random.Generator, count: int = 400) -> int:
+    noise = out / "_background_noise_"
+    if not noise.exists():
+        os.symlink((source / "_background_noise_").resolve(), noise)
+    folder = out / "babble"
+    folder.mkdir(exist_ok=True)
+    for k in range(count):
+        talkers = [talker(clips, rng, words=4) for _ in range(int(rng.integers(3, 8)))]
+        speaker = speaker_of(Path(str(rng.choice(clips))))
+        sf.write(folder / f"{speaker}_nohash_babble{k}.wav", babble(talkers, SR, rng), SR, subtype="PCM_16")
+    print(f"{len(clips)} training-speaker clips of other words; wrote {count} babble clips to {folder}", file=sys.stderr)
     return 0
 
 
