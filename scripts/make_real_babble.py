@@ -1,7 +1,7 @@
-"""An experiment's data (run S3 of the model card): babble of real TRAINING speakers.
+"""Babble of real TRAINING speakers: the bundled model's data (run S4, --as-words) and run S3's.
 
     python scripts/make_real_babble.py            # after scripts/make_room_data.py --negatives 12 --command-takes 3
-    python scripts/make_real_babble.py --as-words  # run S4
+    python scripts/make_real_babble.py --as-words  # the bundled model (run S4; scripts/train_bundled_model.sh)
 
 Writes runs/room-data/merged_synthetic_rb: merged_synthetic's clips (linked) with four more
 training noise tracks, each 3 to 7 talkers made of the non-command words of training speakers
@@ -12,7 +12,7 @@ ones. Validation and test speakers are never used (`split_of` with the recipe's 
 With --as-words it writes runs/room-data/merged_synthetic_bw instead: merged_synthetic's clips and
 noise unchanged, plus a word folder `babble` of 1 s clips, each 3 to 7 of those talkers mixed the
 same way, so babble alone is trained as a word that is not a command (`_unknown_`), never under a
-command. Each clip is named after its first talker's speaker, so it stays in the training split.
+command. Each clip is named after a training speaker, so it stays in the training split.
 """
 
 from __future__ import annotations
