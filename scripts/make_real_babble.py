@@ -17,8 +17,10 @@ command. Each clip is named after a training speaker, so it stays in the trainin
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +44,12 @@ def training_clips(merged: Path) -> list[Path]:
             if split_of(speaker_of(p), 0.08, 0.15, "speechcmd") == "train"]
 
 
-def spoken_part(samples: np.ndarray) -> np.ndarray:
+@lru_cache(maxsize=None)
+def spoken_part(path: Path) -> np.ndarray:
     """The clip from its first to its last 20 ms frame within 40 dB of the loudest, 50 ms either side
-    (looser than `model.trim.speech_bounds`, which refuses a clip it cannot trust; any clip will do here)."""
+    (looser than `model.trim.speech_bounds`, which refuses a clip it cannot trust; any clip will do
+    here). Read once per clip: the babble draws the same few hundred clips thousands of times."""
+    samples = load_audio(path)
     levels, size = frame_levels(samples, SR), frame_size(SR)
     keep = np.flatnonzero(levels > levels.max() - 40)
     return samples[max(0, keep[0] * size - 800) : min(len(samples), (keep[-1] + 1) * size + 800)]
@@ -53,12 +58,14 @@ def spoken_part(samples: np.ndarray) -> np.ndarray:
 def talker(clips: list[Path], rng: np.random.Generator, words: int = 40) -> np.ndarray:
     parts = []
     for path in rng.choice(clips, words, replace=False):
-        parts += [spoken_part(load_audio(path)), np.zeros(int(rng.uniform(0.05, 0.3) * SR), np.float32)]
+        parts += [spoken_part(path), np.zeros(int(rng.uniform(0.05, 0.3) * SR), np.float32)]
     return np.concatenate(parts)
 
 
-def main() -> int:
-    as_words = "--as-words" in sys.argv[1:]
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--as-words", action="store_true", help="babble clips as a word that is not a command (the bundled model's data)")
+    as_words = parser.parse_args(argv).as_words
     merged, source = DATA / "merged", DATA / "merged_synthetic"
     out = DATA / ("merged_synthetic_bw" if as_words else "merged_synthetic_rb")
     if not source.is_dir():
