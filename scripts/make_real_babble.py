@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from make_room_data import COMMANDS, ROOT, SR  # this folder's data script: the same commands and paths
+from make_room_data import COMMANDS, RECIPE_SPLIT, ROOT, SR  # this folder's data script: the same commands, split and paths
 
 from speechcmd.model.audio import load_audio
 from speechcmd.model.trim import frame_levels, frame_size
@@ -41,7 +41,7 @@ def training_clips(merged: Path) -> list[Path]:
     folders = [d for d in sorted(merged.iterdir())
                if d.is_dir() and d.name not in COMMANDS and (d.name == "_unknown_" or not d.name.startswith("_"))]
     return [p for d in folders for p in sorted(d.glob("*.wav"))
-            if split_of(speaker_of(p), 0.08, 0.15, "speechcmd") == "train"]
+            if split_of(speaker_of(p), *RECIPE_SPLIT) == "train"]
 
 
 @lru_cache(maxsize=None)
@@ -74,8 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(1)
     clips = training_clips(merged)
     link_clips(source, out)
-    if as_words:
-        return babble_words(clips, source, out, rng)
+    (babble_words if as_words else babble_tracks)(clips, merged, out, rng)
+    print(f"{len(clips)} training-speaker clips of other words; wrote {out}", file=sys.stderr)
+    return 0
+
+
+def babble_tracks(clips: list[Path], merged: Path, out: Path, rng: np.random.Generator) -> None:
+    """Run S3: four one-minute tracks beside merged's noise recordings (each linked)."""
     noise = out / "_background_noise_"
     noise.mkdir(exist_ok=True)
     for path in (merged / "_background_noise_").glob("*.wav"):
@@ -84,22 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(4):
         talkers = [talker(clips, rng) for _ in range(int(rng.integers(3, 8)))]
         sf.write(noise / f"real_babble_{k}.wav", babble(talkers, 60 * SR, rng), SR, subtype="PCM_16")
-    print(f"{len(clips)} training-speaker clips of other words; wrote {out}", file=sys.stderr)
-    return 0
 
 
-def babble_words(clips: list[Path], source: Path, out: Path, rng: np.random.Generator, count: int = 400) -> int:
+def babble_words(clips: list[Path], merged: Path, out: Path, rng: np.random.Generator, count: int = 400) -> None:
+    """Run S4, the bundled model: merged's noise recordings as they are, and `count` one-second
+    babble clips in the word folder `babble`."""
     noise = out / "_background_noise_"
     if not noise.exists():
-        os.symlink((source / "_background_noise_").resolve(), noise)
+        os.symlink((merged / "_background_noise_").resolve(), noise)
     folder = out / "babble"
     folder.mkdir(exist_ok=True)
     for k in range(count):
         talkers = [talker(clips, rng, words=4) for _ in range(int(rng.integers(3, 8)))]
-        speaker = speaker_of(Path(str(rng.choice(clips))))
+        speaker = speaker_of(rng.choice(clips))
         sf.write(folder / f"{speaker}_nohash_babble{k}.wav", babble(talkers, SR, rng), SR, subtype="PCM_16")
-    print(f"{len(clips)} training-speaker clips of other words; wrote {count} babble clips to {folder}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ DATA = ROOT.parent / "shared" / "data"
 TRAIN_RECORDINGS = ["white_noise.wav", "pink_noise.wav", "exercise_bike.wav", "running_tap.wav"]
 HELD_OUT_RECORDINGS = ["doing_the_dishes.wav", "dude_miaowing.wav"]
 SR = 16_000
+# The bundled recipe's split (scripts/train_bundled_model.sh): validation fraction, test fraction, salt.
+# Synthetic voices and babble of training speakers must land in its training split.
+RECIPE_SPLIT = (0.08, 0.15, "speechcmd")
 
 # Babble text: everyday words, none of the ten commands (babble under a word must not say one).
 VOCABULARY = """the a of and to in is it that was he for with as his they be at one have this from or had
@@ -135,7 +138,7 @@ def write_synthetic(out: Path, voices: int, takes_of_commands: int, seed: int = 
     synthetic voices were heard as other words). Each word lies at a random level and position inside
     1 s over a faint recorded-like hiss (no digital silence around it: another shortcut)."""
     written = 0
-    for k, speaker in enumerate(negative_speakers(voices, 0.08, 0.15, "speechcmd")):
+    for k, speaker in enumerate(negative_speakers(voices, *RECIPE_SPLIT)):
         rng = np.random.default_rng([seed, k])  # one stream per voice: files already there change nothing
         voice = f"{rng.choice(ESPEAK_VOICES)}+{rng.choice(ESPEAK_VARIANTS)}"
         speed, pitch = int(rng.integers(110, 210)), int(rng.integers(20, 80))
