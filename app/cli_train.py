@@ -37,6 +37,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     net.add_argument("--dropout", type=float, default=model.dropout, help="dropout between layers and before the head (default: %(default)s)")
     net.add_argument("--pooling", choices=POOLINGS, default=model.pooling, help="summarize the frames by the last step or their mean (default: %(default)s)")
     net.add_argument("--front-end", choices=FRONT_ENDS, default=features.kind, help="mfcc, or speech_embedding: Google's frozen pretrained embedding of log-mel bands, one 96-value frame every 80 ms (the MFCC options below do not apply to it) (default: %(default)s)")
+    net.add_argument("--stream-context", action="store_true", default=features.stream_context, help="speech_embedding only: a window's outer frames hear the audio around it, and a stream is embedded once, one frame per 80 ms (a fixed log-mel floor; windows every 80 ms, scored 0.36 s after they end)")
     net.add_argument("--n-mfcc", type=int, default=features.n_mfcc, help="cepstral coefficients per frame (default: %(default)s)")
     net.add_argument("--n-mels", type=int, default=features.n_mels, help="mel bands (default: %(default)s)")
     net.add_argument("--frame-ms", type=float, default=features.frame_ms, help="MFCC analysis frame in ms (default: %(default)s)")
@@ -108,9 +109,9 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
     )
     model_config = ModelConfig(
         cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, pooling=args.pooling,
-        features=FeatureConfig.speech_embedding() if args.front_end == "speech_embedding" else FeatureConfig(
+        features=FeatureConfig.speech_embedding(stream_context=args.stream_context) if args.front_end == "speech_embedding" else FeatureConfig(
             n_mfcc=args.n_mfcc, n_mels=args.n_mels, frame_ms=args.frame_ms, hop_ms=args.hop_ms,
-            window_mean_normalization=args.cmn,
+            window_mean_normalization=args.cmn, stream_context=args.stream_context,
         ),
     )
     return dataset, config, model_config
@@ -124,6 +125,7 @@ RUN_SETTINGS = {
     "dropout": ("model", "dropout"), "pooling": ("model", "pooling"),
     "front_end": ("features", "kind"), "n_mfcc": ("features", "n_mfcc"), "n_mels": ("features", "n_mels"), "frame_ms": ("features", "frame_ms"),
     "hop_ms": ("features", "hop_ms"), "cmn": ("features", "window_mean_normalization"),
+    "stream_context": ("features", "stream_context"),
     "batch_size": ("training", "batch_size"), "optimizer": ("training", "optimizer"), "lr": ("training", "learning_rate"),
     "weight_decay": ("training", "weight_decay"), "schedule": ("training", "schedule"),
     "warmup_epochs": ("training", "warmup_epochs"), "clip_grad": ("training", "clip_grad_norm"),

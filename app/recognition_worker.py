@@ -164,6 +164,8 @@ class RecognitionWorker:
             warning = source.warning()
             updates = recognizer.push(samples) if len(samples) else []
             finished = bool(getattr(source, "finished", False))
+            if finished:
+                updates += recognizer.flush()  # the last windows of a model with stream context
             final = recognizer.finish() if finished else None
         except AudioBackendError as exception:
             error = str(exception)

@@ -23,6 +23,9 @@ EMBEDDING_SETTINGS = dict(frame_ms=775.0, hop_ms=80.0, n_mels=32, n_mfcc=32, f_m
 EMBEDDING_SIZE = 96
 EMBEDDING_MEL_FFT, EMBEDDING_MEL_HOP = 512, 160  # samples: the log-mel frames' FFT and step (400-sample window)
 EMBEDDING_SPAN, EMBEDDING_STRIDE = 76, 8  # mel frames: what one embedding sees, and the step between two
+# With stream context, the log-mel bands' fixed floor in dB of 16-bit sample values: about the level
+# 16-bit quantization noise itself reaches in these bands (-5 dB), so only digital silence meets it.
+EMBEDDING_FLOOR_DB = 0.0
 
 
 def check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
@@ -66,6 +69,12 @@ class FeatureConfig:
     # "mfcc": the cepstral front-end above. "speech_embedding": a frozen pretrained convolutional
     # front-end over log-mel bands; its frame and band settings are fixed (EMBEDDING_SETTINGS).
     kind: str = "mfcc"
+    # Speech embedding only. False: each window is embedded alone, with zeros around it and log-mel
+    # bands floored 80 dB under its loudest. True: a window's outer frames hear the real audio around
+    # it (`context_samples` each side) and the bands have a fixed floor (`EMBEDDING_FLOOR_DB`), so
+    # every frame is a function of the stream alone: a recording or a live stream is embedded once,
+    # each frame computed once (`features.EmbeddingStream`), and a window is 13 consecutive frames.
+    stream_context: bool = False
 
     def __post_init__(self):
         if not isinstance(self.kind, str) or self.kind not in FRONT_ENDS:
@@ -88,13 +97,17 @@ class FeatureConfig:
         check_range("f_max", self.f_max, 0.0, self.sample_rate / 2)
         if not self.f_min < self.f_max:
             raise ValueError(f"f_min ({self.f_min}) must be below f_max ({self.f_max}).")
+        if not isinstance(self.stream_context, bool):
+            raise ValueError(f"stream_context must be true or false, not {self.stream_context!r}.")
+        if self.stream_context and self.kind != "speech_embedding":
+            raise ValueError("stream_context applies to the speech_embedding front-end only.")
         if not isinstance(self.window_mean_normalization, bool):
             raise ValueError(f"window_mean_normalization must be true or false, not {self.window_mean_normalization!r}.")
 
     @classmethod
-    def speech_embedding(cls, window_seconds: float = 1.0) -> FeatureConfig:
+    def speech_embedding(cls, window_seconds: float = 1.0, stream_context: bool = False) -> FeatureConfig:
         """The settings of the pretrained speech_embedding front-end."""
-        return cls(window_seconds=window_seconds, kind="speech_embedding", **EMBEDDING_SETTINGS)
+        return cls(window_seconds=window_seconds, kind="speech_embedding", stream_context=stream_context, **EMBEDDING_SETTINGS)
 
     @property
     def feature_size(self) -> int:
@@ -116,6 +129,22 @@ class FeatureConfig:
         """Zeros the embedding front-end adds on each side of a window, half its 76-frame span, so
         that its frames are centred across the window: 6080 samples (380 ms). 0 for MFCC."""
         return EMBEDDING_SPAN // 2 * EMBEDDING_MEL_HOP if self.kind == "speech_embedding" else 0
+
+    @property
+    def input_samples(self) -> int:
+        """Samples of audio one window's features depend on: the window and, with `stream_context`,
+        `context_samples` of the audio on each side of it."""
+        return self.window_samples + (2 * self.context_samples if self.stream_context else 0)
+
+    @property
+    def lookahead_samples(self) -> int:
+        """With `stream_context`, how far past a window's end its last frame hears: a stream's window
+        is scored this much later (5,792 samples, 362 ms, for 1 s windows). 0 otherwise."""
+        if not self.stream_context:
+            return 0
+        frames = self.num_frames(self.window_samples)
+        last_end = (frames - 1) * EMBEDDING_STRIDE * EMBEDDING_MEL_HOP + (EMBEDDING_SPAN - 1) * EMBEDDING_MEL_HOP + EMBEDDING_MEL_FFT
+        return last_end - self.context_samples - self.window_samples
 
     @property
     def first_frame_centre(self) -> float:

@@ -53,13 +53,21 @@ class DetectionPolicy:
         """The operating point saved with `model` (its metadata's "detection_policy", chosen on
         validation speakers when it was trained), or the defaults for a model that has none.
         The GUI and `speechcmd classify` both start from this, so they decide alike."""
+        default = cls.default_for(model)
         stored = getattr(model, "metadata", {}).get("detection_policy")
         if not isinstance(stored, dict):
-            return cls()
+            return default
         try:
             return cls(**stored)
         except (TypeError, ValueError):
-            return cls()
+            return default
+
+    @classmethod
+    def default_for(cls, model) -> DetectionPolicy:
+        """The default policy on `model`'s grid: a model whose front-end has stream context scores
+        a window every embedding hop (80 ms), so that is its hop; others every 0.1 s."""
+        features = getattr(getattr(model, "config", None), "features", None)
+        return cls(hop_seconds=features.hop_ms / 1000) if getattr(features, "stream_context", False) else cls()
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ import torch
 import torchaudio
 from torch import nn
 
+import numpy as np
+
 from speechcmd.model.config import (
-    EMBEDDING_MEL_FFT, EMBEDDING_MEL_HOP, EMBEDDING_SIZE, EMBEDDING_SPAN, FeatureConfig,
+    EMBEDDING_FLOOR_DB, EMBEDDING_MEL_FFT, EMBEDDING_MEL_HOP, EMBEDDING_SIZE, EMBEDDING_SPAN, FeatureConfig,
 )  # fmt: skip
 
 
@@ -108,7 +110,9 @@ class SpeechEmbedding(nn.Module):
     seeing 775 ms) are centred from 11 ms to 971 ms into it. Log-mel bands as the original model
     computes them (torchaudio, matched to 5e-5): power of a 400-sample Hann frame in a 512-point
     FFT every 10 ms, 32 Slaney mel bands from 60 to 3800 Hz, in dB of 16-bit sample values,
-    floored 80 dB under the window's loudest, then x/10 + 2. The network: 20 convolutions with
+    floored 80 dB under the window's loudest, then x/10 + 2. With `config.stream_context` the floor
+    is fixed (`EMBEDDING_FLOOR_DB`) and the caller may give the window with its context
+    (`forward(..., context_included=True)`, `config.input_samples` long) instead of zeros. The network: 20 convolutions with
     leaky ReLU clamped at -0.4 and five max-pools; its weights are buffers (saved in every
     checkpoint, never trained, moved with the model), loaded by `load_pretrained`.
     """
@@ -148,35 +152,120 @@ class SpeechEmbedding(nn.Module):
         self.mean.copy_(mean)
         self.std.copy_(std.clamp_min(1e-5))
 
-    def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(batch, samples) -> (batch, mel frames, 32), the network's input scale."""
-        context = self.config.context_samples
-        waveform = nn.functional.pad(waveform, (context, context))
+    def log_mel(self, waveform: torch.Tensor, context_included: bool = False) -> torch.Tensor:
+        """(batch, samples) -> (batch, mel frames, 32), the network's input scale. The waveform
+        gets zeros of context on each side unless `context_included` (stream context only)."""
+        if not context_included:
+            context = self.config.context_samples
+            waveform = nn.functional.pad(waveform, (context, context))
+        elif not self.config.stream_context:
+            raise ValueError("only a front-end with stream_context takes windows with their context.")
         span = EMBEDDING_MEL_FFT + (EMBEDDING_SPAN - 1) * EMBEDDING_MEL_HOP  # samples of one embedding
         if waveform.shape[-1] < span:  # fewer than 76 mel frames: pad to one embedding
             waveform = nn.functional.pad(waveform, (0, span - waveform.shape[-1]))
-        power = self.mel(waveform * 32768.0).transpose(-1, -2)  # (batch, frames, 32), 16-bit scale
+        return self.bands(self.mel(waveform * 32768.0).transpose(-1, -2))  # (batch, frames, 32), 16-bit scale
+
+    def bands(self, power: torch.Tensor) -> torch.Tensor:
+        """Mel band powers (batch, frames, 32) of 16-bit samples -> the network's input scale."""
         db = 10 * torch.log10(power.clamp_min(1e-10))
-        db = torch.maximum(db, db.amax(dim=(-1, -2), keepdim=True) - 80.0)
+        if self.config.stream_context:
+            db = db.clamp_min(EMBEDDING_FLOOR_DB)
+        else:
+            db = torch.maximum(db, db.amax(dim=(-1, -2), keepdim=True) - 80.0)
         return db / 10 + 2
 
-    def raw(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Unnormalized embeddings (batch, frames, 96), for computing statistics."""
+    def layers(self):
+        """The network as (weight, bias, padding, pool, activation) per convolution, in order."""
+        yield self.first_weight, None, 0, None, "first"
+        for k, (_, kernel, pool) in enumerate(EMBEDDING_LAYERS):
+            yield getattr(self, f"weight{k}"), getattr(self, f"bias{k}"), (0, 1) if kernel == (1, 3) else 0, pool, "leaky"
+        yield self.last_weight, None, 0, None, None
+
+    def convolve(self, x: torch.Tensor, weight, bias, padding, activation) -> torch.Tensor:
+        x = nn.functional.conv2d(x, weight, bias, padding=padding)
+        if activation == "first":  # ReLU, then the batch norm, then the embedding's activation
+            x = torch.addcmul(self.first_shift[:, None, None], x.relu_(), self.first_scale[:, None, None])
+        return _activation_(x) if activation else x
+
+    def network(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel bands (batch, mel frames, 32) -> unnormalized embeddings (batch, frames, 96)."""
         # Channels last from the first layer on: oneDNN runs these small kernels fastest so, and the
         # activations are applied in place (a new tensor per op cost as much as the convolutions).
-        x = _channels_last(nn.functional.pad(self.log_mel(waveform), (1, 1)).unsqueeze(1))  # (batch, 1, mel frames, 34)
-        x = nn.functional.conv2d(x, self.first_weight).relu_()
-        x = _activation_(torch.addcmul(self.first_shift[:, None, None], x, self.first_scale[:, None, None]))
-        for k, (_, kernel, pool) in enumerate(EMBEDDING_LAYERS):
-            padding = (0, 1) if kernel == (1, 3) else 0
-            x = _activation_(nn.functional.conv2d(x, getattr(self, f"weight{k}"), getattr(self, f"bias{k}"), padding=padding))
+        x = _channels_last(nn.functional.pad(log_mel, (1, 1)).unsqueeze(1))  # (batch, 1, mel frames, 34)
+        for weight, bias, padding, pool, activation in self.layers():
+            x = self.convolve(x, weight, bias, padding, activation)
             if pool is not None:
                 x = nn.functional.max_pool2d(x, pool)
-        x = nn.functional.conv2d(x, self.last_weight)  # (batch, 96, frames, 1)
-        return x[..., 0].transpose(-1, -2).contiguous()
+        return x[..., 0].transpose(-1, -2).contiguous()  # (batch, 96, frames, 1) -> (batch, frames, 96)
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        return (self.raw(waveform) - self.mean) / self.std
+    def raw(self, waveform: torch.Tensor, context_included: bool = False) -> torch.Tensor:
+        """Unnormalized embeddings (batch, frames, 96), for computing statistics."""
+        return self.network(self.log_mel(waveform, context_included))
+
+    def normalize(self, raw: torch.Tensor) -> torch.Tensor:
+        return (raw - self.mean) / self.std
+
+    def forward(self, waveform: torch.Tensor, context_included: bool = False) -> torch.Tensor:
+        return self.normalize(self.raw(waveform, context_included))
+
+
+class EmbeddingStream:
+    """The embeddings of a stream of audio (a recording read in blocks, or a microphone), each
+    computed once: what `SpeechEmbedding` with `stream_context` gives a window with its context,
+    to float rounding. The stream starts with `context_samples` of zeros, so embedding j is the
+    one centred 11 ms + j x 80 ms into it, and the window starting at j x 80 ms is embeddings
+    j .. j + 12. Every convolution keeps the last input frames its kernel needs and every pool an
+    odd frame left over, so each block only computes what it adds (80 ms of audio: one embedding).
+    """
+
+    def __init__(self, frontend: SpeechEmbedding):
+        if not frontend.config.stream_context:
+            raise ValueError("an embedding stream needs a front-end with stream_context.")
+        self.frontend = frontend
+        self.reset()
+
+    def reset(self) -> None:
+        self._samples = np.zeros(self.frontend.config.context_samples, dtype=np.float32)
+        self._tails: dict[int, torch.Tensor] = {}  # convolution -> its last input frames
+        self._odd: dict[int, torch.Tensor] = {}  # pool -> a frame waiting for its pair
+        self.count = 0  # embeddings given so far
+
+    @torch.inference_mode()
+    def push(self, samples: np.ndarray) -> torch.Tensor:
+        """Append samples; returns the embeddings they completed, (n, 96), normalized."""
+        frontend = self.frontend
+        device = frontend.mean.device
+        self._samples = np.concatenate([self._samples, np.asarray(samples, dtype=np.float32)])
+        frames = 1 + (len(self._samples) - EMBEDDING_MEL_FFT) // EMBEDDING_MEL_HOP if len(self._samples) >= EMBEDDING_MEL_FFT else 0
+        if frames == 0:
+            return torch.zeros(0, EMBEDDING_SIZE, device=device)
+        used = (frames - 1) * EMBEDDING_MEL_HOP + EMBEDDING_MEL_FFT
+        chunk = torch.from_numpy(self._samples[:used]).to(device)[None]
+        self._samples = self._samples[frames * EMBEDDING_MEL_HOP :]
+        power = frontend.mel(chunk * 32768.0).transpose(-1, -2)  # (1, frames, 32)
+        x = _channels_last(nn.functional.pad(frontend.bands(power), (1, 1)).unsqueeze(1))
+        for index, (weight, bias, padding, pool, activation) in enumerate(frontend.layers()):
+            span = weight.shape[2]  # frames in time the kernel covers
+            if span > 1:
+                if index in self._tails:
+                    x = torch.cat([self._tails[index], x], dim=2)
+                self._tails[index] = x[:, :, -(span - 1) :]
+                if x.shape[2] < span:
+                    return torch.zeros(0, EMBEDDING_SIZE, device=device)
+            x = frontend.convolve(x, weight, bias, padding, activation)
+            if pool is not None:
+                if pool[0] > 1:
+                    if index in self._odd:
+                        x = torch.cat([self._odd.pop(index), x], dim=2)
+                    if x.shape[2] % 2:
+                        self._odd[index] = x[:, :, -1:]
+                        x = x[:, :, :-1]
+                    if x.shape[2] == 0:
+                        return torch.zeros(0, EMBEDDING_SIZE, device=device)
+                x = nn.functional.max_pool2d(x, pool)
+        embeddings = frontend.normalize(x[0, :, :, 0].t())
+        self.count += len(embeddings)
+        return embeddings
 
 
 def make_frontend(config: FeatureConfig, pretrained: bool = False) -> nn.Module:

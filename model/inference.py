@@ -19,6 +19,7 @@ import torch
 from speechcmd.model.audio import AudioError, audio_duration, load_audio, short_clip_warning, stream_audio
 from speechcmd.model.detection import CommandRecognizer, Detection, DetectionPolicy
 from speechcmd.model.network import SpeechCommandsModel
+from speechcmd.model.streaming import StreamWindows
 
 LONG_RECORDING_SECONDS = 1.5
 
@@ -69,12 +70,13 @@ class Classifier:
         model: SpeechCommandsModel,
         device: str | torch.device = "cpu",
         batch_size: int = 128,
-        policy: DetectionPolicy = DetectionPolicy(),
+        policy: DetectionPolicy | None = None,
     ):
+        """`policy`: how `scan` decides; by default `DetectionPolicy.default_for(model)`."""
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.policy = policy
+        self.policy = DetectionPolicy.default_for(model) if policy is None else policy
         features = model.config.features
         self.sample_rate = features.sample_rate
         self.window_samples = features.window_samples
@@ -104,6 +106,9 @@ class Classifier:
     def window_probabilities(self, blocks: Iterable[np.ndarray]) -> Iterator[tuple[float, np.ndarray]]:
         """(end in seconds, probabilities) of every window `scan` decides on, scored in batches, in
         bounded memory; a caller trying many policies on one recording scores it once with this."""
+        if self.model.config.features.stream_context:
+            yield from self._stream_probabilities(blocks)
+            return
         ends: list[int] = []
         windows: list[np.ndarray] = []
         for end, window in sliding_windows(blocks, self.window_samples, self.hop_samples):
@@ -115,6 +120,29 @@ class Classifier:
                 windows.clear()
         if windows:
             yield from zip((end / self.sample_rate for end in ends), self.probabilities(np.stack(windows)))
+
+    @torch.inference_mode()
+    def _stream_probabilities(self, blocks: Iterable[np.ndarray]) -> Iterator[tuple[float, np.ndarray]]:
+        """`window_probabilities` for a model with stream context: the recording is embedded once
+        (`StreamWindows`, as the live window does), and the windows' recurrent layers run in batches."""
+        stream = StreamWindows(self.model, self.hop_samples)
+        waiting = []
+
+        def scored():
+            features = torch.stack([w.features for w in waiting])
+            peaks = torch.tensor([float(np.abs(w.window).max(initial=0.0)) for w in waiting], device=features.device)
+            probabilities = self.model.logits_of_stream(features, peaks).softmax(dim=-1).float().cpu().numpy()
+            out = list(zip((w.end / self.sample_rate for w in waiting), probabilities))
+            waiting.clear()
+            return out
+
+        for block in blocks:
+            waiting.extend(stream.push(block))
+            if len(waiting) >= self.batch_size:
+                yield from scored()
+        waiting.extend(stream.finish())
+        if waiting:
+            yield from scored()
 
     def scan(self, blocks: Iterable[np.ndarray], top_k: int = 0) -> list[Detection]:
         """Detections in a recording given as a stream of sample blocks."""

@@ -312,10 +312,14 @@ class SpeechCommandsModel(nn.Module):
     def gate_silence(self, waveform: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Windows quieter than `config.silence_gate_dbfs` at their loudest sample get the logits
         of certain silence: the network never heard digital zeros as a word, and must not say one."""
+        return self.gate_silence_peaks(waveform.abs().amax(dim=-1), logits)
+
+    def gate_silence_peaks(self, peak: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """`gate_silence` for windows given by their loudest sample, (batch,)."""
         gate = self.config.silence_gate_dbfs
         if gate is None or SILENCE not in self.labels:
             return logits
-        quiet = waveform.abs().amax(dim=-1) < 10 ** (gate / 20)  # (batch,)
+        quiet = peak < 10 ** (gate / 20)  # (batch,)
         if not quiet.any():
             return logits
         certain = torch.full_like(logits, -30.0)
@@ -327,7 +331,15 @@ class SpeechCommandsModel(nn.Module):
 
     def trace(self, waveform: torch.Tensor, steps: bool = False) -> Trace:
         """Like `forward`, keeping the features and every gate (`steps=True`: the step loop)."""
-        mfcc = self.frontend(waveform)
-        outputs, layers = self.recurrent.trace(mfcc, steps)
-        logits = self.gate_silence(waveform, self.head(self.dropout(self.head_input(mfcc, outputs))))
-        return Trace(logits=logits, mfcc=mfcc, layers=layers)
+        return self.trace_features(self.frontend(waveform), waveform.abs().amax(dim=-1), steps)
+
+    def trace_features(self, features: torch.Tensor, peak: torch.Tensor, steps: bool = False) -> Trace:
+        """`trace` of windows given by their front-end features (batch, frames, feature size) and
+        loudest sample (batch,): how a stream, embedded once, is traced window by window."""
+        outputs, layers = self.recurrent.trace(features, steps)
+        logits = self.gate_silence_peaks(peak, self.head(self.dropout(self.head_input(features, outputs))))
+        return Trace(logits=logits, mfcc=features, layers=layers)
+
+    def logits_of_stream(self, features: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
+        """`forward` of windows given by their front-end features and loudest sample."""
+        return self.gate_silence_peaks(peak, self.logits_from_features(features))

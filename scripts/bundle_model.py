@@ -36,14 +36,14 @@ def choose_operating_point(model, data: Path, split: dict, minutes: float, budge
     from speechcmd.train.data import load_noise
     from speechcmd.train.streaming_eval import build_stream, choose_policy, load_words, score_windows
 
-    classifier = Classifier(model)
+    classifier = Classifier(model)  # windows on the model's own grid (80 ms with stream context)
     words = load_words(data, model.labels, split, "validation")
     noise = load_noise(build_dataset(data, **split).noise_files)
     streams = {}
     for name, background, snr, budget, seed in (("quiet", None, None, budgets[0], 10), ("noise_snr_10", noise, 10.0, budgets[1], 11)):
         audio, events = build_stream(words, minutes * 60, np.random.default_rng(seed), background, snr)
         streams[name] = (score_windows(classifier, audio), events, len(audio) / classifier.sample_rate, budget)
-    policy, rows = choose_policy(streams)
+    policy, rows = choose_policy(streams, hop_seconds=classifier.policy.hop_seconds)
     return policy, next(r for r in rows if r["policy"] == policy.to_dict()), rows
 
 

@@ -191,13 +191,16 @@ def test_train_options_default_to_the_settings_classes(tone_words):
     assert dataset.split_parameters["test_fraction"] == split.test_fraction and dataset.split_parameters["salt"] == split.salt
 
 
-def test_train_with_the_pretrained_embedding_front_end_learns_and_keeps_its_weights(tmp_path, capsys, tone_words):
+@pytest.mark.parametrize("stream_context", [False, True], ids=["window", "stream-context-in-a-room"])
+def test_train_with_the_pretrained_embedding_front_end_learns_and_keeps_its_weights(tmp_path, capsys, tone_words, stream_context):
     from speechcmd.model.features import SpeechEmbedding
 
-    code, (out, err) = train_cli(capsys, tone_words, tmp_path / "run", "--front-end", "speech_embedding", "--epochs", 6, "--lr", 0.01)
+    extra = ["--stream-context", "--room"] if stream_context else []
+    code, (out, err) = train_cli(capsys, tone_words, tmp_path / "run", "--front-end", "speech_embedding", "--epochs", 6, "--lr", 0.01, *extra)
     assert code == 0, err
     model = load_model(tmp_path / "run" / "best.pt")
     assert model.config.features.kind == "speech_embedding"
+    assert model.config.features.stream_context == stream_context
     assert model.metadata["test_accuracy"] > 0.6  # chance is 0.25
     pretrained = SpeechEmbedding().load_pretrained().state_dict()
     for name, value in model.frontend.state_dict().items():

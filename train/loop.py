@@ -70,6 +70,8 @@ class Trainer:
         self.progress = progress
         self.metadata = metadata or {}
         self.sample_rate = model.config.features.sample_rate
+        self.stream_context = model.config.features.stream_context
+        self.context = model.config.features.context_samples
 
         clips = [clip for name in SPLITS for clip, _ in dataset.splits[name]]
         self.cache = ClipCache(clips, Path(cache_dir), model.config.features.window_samples, self.sample_rate, progress)
@@ -161,14 +163,20 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.learning_rate(epoch * self.steps_per_epoch + step)
             dry = vary_speaker(self.waveforms(rows_all[index]), c.augment, self.sample_rate, augment)
+            if self.stream_context:  # the room is heard around the clip too, as a stream's window hears it
+                dry = nn.functional.pad(dry, (self.context, self.context))
             waveform = add_background(dry, targets == self.silence, self.noise, c.augment, self.sample_rate, augment)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 with torch.autocast(self.device.type, enabled=False):
-                    features = spec_augment(self.model.frontend(waveform), c.augment, augment)
+                    frames = self.model.frontend(waveform, context_included=True) if self.stream_context else self.model.frontend(waveform)
+                    features = spec_augment(frames, c.augment, augment)
                 logits = self.model.logits_from_features(features)
                 loss = F.cross_entropy(logits.float(), targets, label_smoothing=c.label_smoothing)
                 if self.teachers:
-                    loss = (1 - c.distillation_weight) * loss + c.distillation_weight * self.distillation_loss(dry if c.distill_clean else waveform, logits)
+                    heard = dry if c.distill_clean else waveform
+                    if self.stream_context:  # teachers classify the window alone
+                        heard = heard[:, self.context : heard.shape[1] - self.context]
+                    loss = (1 - c.distillation_weight) * loss + c.distillation_weight * self.distillation_loss(heard, logits)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; nothing was saved "

@@ -170,15 +170,16 @@ POLICY_GRID = {
 
 
 def choose_policy(
-    streams: dict[str, tuple[ScoredWindows, list[Event], float, float]], grid: dict = POLICY_GRID
+    streams: dict[str, tuple[ScoredWindows, list[Event], float, float]], grid: dict = POLICY_GRID, hop_seconds: float = 0.1
 ) -> tuple[DetectionPolicy, list[dict]]:
     """The operating point for a set of validation streams {name: (windows, events, seconds,
     allowed false alarms per hour)}: the most commands found on average over the streams among
     policies within every stream's false-alarm budget; if none is, the one closest to the budgets
-    (the least excess false alarms per hour), then the most found. Returns it and every policy's row."""
+    (the least excess false alarms per hour), then the most found. `hop_seconds`: the windows' hop
+    (the classifier's that scored them). Returns it and every policy's row."""
     rows = []
     for threshold, average, suppression in itertools.product(grid["threshold"], grid["average_seconds"], grid["suppression_seconds"]):
-        policy = DetectionPolicy(average_seconds=average, threshold=threshold, suppression_seconds=suppression)
+        policy = DetectionPolicy(average_seconds=average, threshold=threshold, suppression_seconds=suppression, hop_seconds=hop_seconds)
         row = {"policy": policy.to_dict(), "excess": 0.0, "found": 0.0}
         for name, (scored, events, seconds, budget) in streams.items():
             score = score_stream(events, detect(scored, policy), seconds)
