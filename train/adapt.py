@@ -192,6 +192,8 @@ def body_fingerprint(model: SpeechCommandsModel) -> str:
     """Identifies the front-end and recurrent weights: a replay bank is only valid for the body it came from."""
     # The gate acts on logits, and what the head reads is the head's business: a taught model has its base's body.
     body = {k: v for k, v in model.config.to_dict().items() if k not in ("silence_gate_dbfs", "head_reads_frontend")}
+    if not body["features"].get("stream_context"):  # settings added later count only when used, so
+        body["features"] = {k: v for k, v in body["features"].items() if k != "stream_context"}  # older banks still fit
     digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode())
     for name, value in sorted(model.state_dict().items()):
         if not name.startswith("head."):
