@@ -20,7 +20,10 @@ Tune on `validation`; `test` is for the final figure only.
 | stream quiet / noise 10 / babble 10 | `--minutes` of words at random times over room tone / held-out everyday noise / held-out flite babble (people talking in the room) 10 dB under the words, scanned like `classify` scans a long file with the model's detection policy | found, wrong label, false alarms per hour |
 
 SNR is word active level minus noise level, as `speechcmd.train.noise` defines them (the same
-definition training uses). Noise cuts start at seeded random offsets, so runs are comparable.
+definition training uses). Noise cuts start at seeded random offsets, so runs are comparable. For a
+model with stream context (whose windows hear 380 ms around them) the noise, babble and room tone
+go on around the window, as in a room: the same cuts, continued in their recordings; a clean or
+quieter word is a clip alone, in silence.
 """
 
 from __future__ import annotations
@@ -41,13 +44,14 @@ SNRS = (20, 10, 0)
 LEVELS = (-20, -30)
 
 
-def _noise_cuts(recordings: list[np.ndarray], count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
-    """(count, samples) cuts from random recordings at random offsets."""
-    cuts = np.empty((count, samples), np.float32)
+def _noise_cuts(recordings: list[np.ndarray], count: int, samples: int, rng: np.random.Generator, context: int = 0) -> np.ndarray:
+    """(count, samples + 2 context) cuts from random recordings at random offsets: the cut and
+    `context` samples of the recording on each side of it (wrapping around its ends)."""
+    cuts = np.empty((count, samples + 2 * context), np.float32)
     for k in range(count):
         recording = recordings[rng.integers(len(recordings))]
         start = rng.integers(0, len(recording) - samples)
-        cuts[k] = recording[start : start + samples]
+        cuts[k] = np.take(recording, np.arange(start - context, start + samples + context), mode="wrap")
     return cuts
 
 
@@ -57,9 +61,16 @@ def _as_file(windows: np.ndarray) -> np.ndarray:
 
 
 def _mix(words: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    from speechcmd.train.noise import mix_at_snr
+    """Words with noise at `snr_db`; noise longer than the words goes on around them (its
+    context), scaled as its middle, the part under the words, is."""
+    from speechcmd.train.noise import active_power_db, power_db
 
-    return _as_file(mix_at_snr(torch.from_numpy(words), torch.from_numpy(noise), snr_db).numpy())
+    context = (noise.shape[1] - words.shape[1]) // 2
+    middle = torch.from_numpy(noise[:, context : noise.shape[1] - context])
+    gain = 10 ** ((active_power_db(torch.from_numpy(words)) - snr_db - power_db(middle)) / 20)
+    scene = noise * gain.numpy()[:, None]
+    scene[:, context : scene.shape[1] - context] += words
+    return _as_file(scene)
 
 
 def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: dict, seed: int = 0, stream_minutes: float = 10.0) -> dict:
@@ -89,7 +100,12 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
     words = windows[is_word]
     word_truth = truth[is_word]
 
+    # A model with stream context hears the room around a window: its noise goes on there.
+    context = model.config.features.context_samples if model.config.features.stream_context else 0
+
     def predict(batch: np.ndarray) -> np.ndarray:
+        if batch.shape[1] > samples:  # scenes with their context
+            return classifier.probabilities_in_context(batch).argmax(axis=-1)
         return classifier.probabilities(batch).argmax(axis=-1)
 
     def accuracy(batch: np.ndarray, target: np.ndarray, predictions: np.ndarray | None = None) -> dict:
@@ -99,9 +115,9 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
     clean = predict(windows)  # once: the clean words and unknown words are parts of it
     results = {"clean": accuracy(windows, truth, clean), "clean_words": accuracy(words, word_truth, clean[is_word])}
     for snr in SNRS:
-        results[f"noise_snr_{snr}"] = accuracy(_mix(words, _noise_cuts(everyday, len(words), samples, rng), snr), word_truth)
+        results[f"noise_snr_{snr}"] = accuracy(_mix(words, _noise_cuts(everyday, len(words), samples, rng, context), snr), word_truth)
     if babble:
-        results["babble_snr_20"] = accuracy(_mix(words, _noise_cuts(babble, len(words), samples, rng), 20), word_truth)
+        results["babble_snr_20"] = accuracy(_mix(words, _noise_cuts(babble, len(words), samples, rng, context), 20), word_truth)
     for level in LEVELS:
         results[f"level_{level}"] = accuracy(_as_file(words * 10 ** (level / 20)), word_truth)
     unknown_predictions = clean[is_unknown]
@@ -110,12 +126,13 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
     count = 200
     for name, recordings in (("everyday_noise_only", everyday), ("babble_only", babble)):
         levels = torch.from_numpy(rng.uniform(-60, -20, count)).float()
-        noise_only = _as_file(scale_to_db(torch.from_numpy(_noise_cuts(recordings, count, samples, rng)), levels).numpy())
+        noise_only = _as_file(scale_to_db(torch.from_numpy(_noise_cuts(recordings, count, samples, rng, context)), levels).numpy())
         results[f"{name}_taken_for_command"] = {"share": round(float(command[predict(noise_only)].mean()), 4), "n": count}
     pink = np.fft.irfft(np.fft.rfft(rng.standard_normal((50, samples))) / np.sqrt(np.maximum(np.fft.rfftfreq(samples, 1 / 16_000), 20)), samples)
+    pink = np.take(pink, np.arange(-context, samples + context), axis=1, mode="wrap")
     room_tone = np.concatenate([
         scale_to_db(torch.from_numpy(pink).float(), -70.0).numpy(),
-        scale_to_db(torch.from_numpy(_noise_cuts(everyday, 50, samples, rng)), -60.0).numpy(),
+        scale_to_db(torch.from_numpy(_noise_cuts(everyday, 50, samples, rng, context)), -60.0).numpy(),
     ])
     room_tone_predictions = predict(_as_file(room_tone))
     results["room_tone_is_silence"] = {"share": round(float((room_tone_predictions == silence).mean()), 4), "n": len(room_tone)}

@@ -98,6 +98,22 @@ class Classifier:
             out.append(self.model(batch.to(self.device)).softmax(dim=-1).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
+    @torch.inference_mode()
+    def probabilities_in_context(self, scenes: np.ndarray) -> np.ndarray:
+        """(n, input samples) windows with the audio around them -> (n, labels) probabilities, for
+        a model with stream context: what its stream path gives each window (the silence gate
+        reads the window itself)."""
+        features = self.model.config.features
+        if not features.stream_context or scenes.shape[-1] != features.input_samples:
+            raise ValueError(f"windows with their context are {features.input_samples} samples, for a model with stream context.")
+        context, out = features.context_samples, []
+        for start in range(0, len(scenes), self.batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(scenes[start : start + self.batch_size])).to(self.device)
+            frames = self.model.frontend(batch, context_included=True)
+            peaks = batch[:, context : context + features.window_samples].abs().amax(dim=-1)
+            out.append(self.model.logits_of_stream(frames, peaks).softmax(dim=-1).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
     def clip_result(self, probabilities: np.ndarray, top_k: int = 3) -> ClipResult:
         order = np.argsort(probabilities)[::-1][:top_k]
         top = [(self.labels[i], float(probabilities[i])) for i in order]

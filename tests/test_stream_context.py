@@ -154,3 +154,32 @@ def test_a_file_played_in_the_window_ends_with_the_detections_classify_finds(mod
     scanned = Classifier(says_yes, policy=policy).scan([audio])
     assert [(d.label, round(d.end, 3)) for d in found] == [(d.label, round(d.end, 3)) for d in scanned]
     assert found and found[-1].end > len(audio) / 16_000 - 0.36  # decided on windows the end of the file completed
+
+
+def test_a_window_with_its_context_scores_as_in_the_stream(model):
+    audio = speechlike(3.0, seed=5)
+    scanned = list(Classifier(model).window_probabilities([audio]))
+    starts = [round(end * 16_000) - 16_000 for end, _ in scanned[3:6]]
+    scenes = np.concatenate([with_context(audio, start).numpy() for start in starts])
+    np.testing.assert_allclose(Classifier(model).probabilities_in_context(scenes), [p for _, p in scanned[3:6]], atol=1e-5)
+    with pytest.raises(ValueError, match="with their context are 28160 samples"):
+        Classifier(model).probabilities_in_context(scenes[:, :16_000])
+
+
+def test_the_suites_noisy_words_are_the_same_with_the_room_going_on_around_them():
+    """bench.robustness gives a stream-context model the noise around each window too: the window
+    itself must be what a window model hears, mixed at the SNR it claims."""
+    from bench.robustness import _mix, _noise_cuts
+    from speechcmd.train.noise import measured_snr_db
+
+    rng_words = np.random.default_rng(0)
+    words = np.stack([speechlike(1.0, seed=k) * rng_words.uniform(0.1, 1) for k in range(4)])
+    recordings = [np.random.default_rng(9).standard_normal(40_000).astype(np.float32) * 0.1]
+    alone = _mix(words, _noise_cuts(recordings, 4, 16_000, np.random.default_rng(3)), 10)
+    around = _mix(words, _noise_cuts(recordings, 4, 16_000, np.random.default_rng(3), context=6080), 10)
+    assert around.shape == (4, 28_160)
+    np.testing.assert_array_equal(around[:, 6080:-6080], alone)
+    snr = measured_snr_db(torch.from_numpy(words), torch.from_numpy(alone))
+    assert snr.numpy() == pytest.approx(10, abs=0.05)
+    under, before = (alone - words).std(axis=1), around[:, :6080].std(axis=1)
+    np.testing.assert_allclose(20 * np.log10(before / under), 0, atol=1.5)  # the same noise goes on before the window
