@@ -187,7 +187,7 @@ class StreamingRecognizer:
         updates = []
         while self._next_end <= total:
             start = self._next_end - self.window_samples - self._buffer_start
-            for_detector = (self._next_end - self.window_samples) % self.detection_hop_samples == 0
+            for_detector = self._on_detector_grid(self._next_end)
             # Behind live audio, windows only drawn are skipped first; the detector's only far behind.
             behind = (total - self._next_end) // (self.detection_hop_samples if for_detector else self.hop_samples)
             if behind < self.max_backlog_windows:
@@ -207,7 +207,7 @@ class StreamingRecognizer:
         total = self._stream.received - self.features.lookahead_samples  # audio the windows can end at
         updates = []
         for window in windows:
-            for_detector = (window.end - self.window_samples) % self.detection_hop_samples == 0
+            for_detector = self._on_detector_grid(window.end)
             behind = (total - window.end) // (self.detection_hop_samples if for_detector else self.hop_samples)
             if behind < self.max_backlog_windows:
                 updates.append(self._score(window.end, window.window, for_detector, window.features))
@@ -218,8 +218,10 @@ class StreamingRecognizer:
         are scored as if silence followed (as `classify` scores a recording's end). Call before `finish`."""
         if self._stream is None:
             return []
-        return [self._score(w.end, w.window, (w.end - self.window_samples) % self.detection_hop_samples == 0, w.features)
-                for w in self._stream.finish()]
+        return [self._score(w.end, w.window, self._on_detector_grid(w.end), w.features) for w in self._stream.finish()]
+
+    def _on_detector_grid(self, end: int) -> bool:
+        return (end - self.window_samples) % self.detection_hop_samples == 0
 
     def finish(self) -> Detection | None:
         """The stream ended: the detection under way, if any, is final."""
@@ -227,26 +229,25 @@ class StreamingRecognizer:
 
     @torch.inference_mode()
     def _score(self, end: int, window: np.ndarray, for_detector: bool, features: torch.Tensor | None = None) -> StreamUpdate:
+        """Score one window: from its audio, or with stream context from its `features` (the
+        stream's embeddings over it) and its loudest sample, for the silence gate."""
         device = next(self.model.parameters()).device
         mfcc, gates = None, []
-        if features is not None:  # stream context: the window's embeddings come from the stream
+        if features is not None:
             peak = torch.tensor([float(np.abs(window).max(initial=0.0))], device=device)
-            if self.with_gates:
-                trace = self.model.trace_features(features[None], peak)
-                probabilities = trace.probabilities[0].cpu().numpy()
-                mfcc = trace.mfcc[0].cpu().numpy()
-                gates = [{name: value[0].cpu().numpy() for name, value in layer.items()} for layer in trace.layers]
-            else:
-                probabilities = self.model.logits_of_stream(features[None], peak).softmax(-1)[0].cpu().numpy()
-            return self._update(end, window, for_detector, probabilities, mfcc, gates)
-        batch = torch.from_numpy(window.copy())[None].to(device)
-        if self.with_gates:
-            trace = self.model.trace(batch)
-            probabilities = trace.probabilities[0].cpu().numpy()
-            mfcc = trace.mfcc[0].cpu().numpy()
-            gates = [{name: value[0].cpu().numpy() for name, value in layer.items()} for layer in trace.layers]
+            trace = (lambda: self.model.trace_features(features[None], peak)) if self.with_gates else None
+            logits = lambda: self.model.logits_of_stream(features[None], peak)  # noqa: E731
         else:
-            probabilities = self.model(batch).softmax(-1)[0].cpu().numpy()
+            batch = torch.from_numpy(window.copy())[None].to(device)
+            trace = (lambda: self.model.trace(batch)) if self.with_gates else None
+            logits = lambda: self.model(batch)  # noqa: E731
+        if trace is not None:
+            traced = trace()
+            probabilities = traced.probabilities[0].cpu().numpy()
+            mfcc = traced.mfcc[0].cpu().numpy()
+            gates = [{name: value[0].cpu().numpy() for name, value in layer.items()} for layer in traced.layers]
+        else:
+            probabilities = logits().softmax(-1)[0].cpu().numpy()
         return self._update(end, window, for_detector, probabilities, mfcc, gates)
 
     def _update(self, end: int, window: np.ndarray, for_detector: bool, probabilities: np.ndarray, mfcc, gates) -> StreamUpdate:
