@@ -146,7 +146,7 @@ class Classifier:
 
         def scored():
             features = torch.stack([w.features for w in waiting])
-            peaks = torch.tensor([float(np.abs(w.window).max(initial=0.0)) for w in waiting], device=features.device)
+            peaks = torch.tensor([w.peak for w in waiting], device=features.device)
             probabilities = self.model.logits_of_stream(features, peaks).softmax(dim=-1).float().cpu().numpy()
             out = list(zip((w.end / self.sample_rate for w in waiting), probabilities))
             waiting.clear()

@@ -39,6 +39,11 @@ class StreamWindow:
     window: np.ndarray  # (window samples,) the audio of the window
     features: torch.Tensor  # (frames, feature size) its front-end features, from the stream
 
+    @property
+    def peak(self) -> float:
+        """The window's loudest sample, what the silence gate reads."""
+        return float(np.abs(self.window).max(initial=0.0))
+
 
 class StreamWindows:
     """The windows of a stream for a model with stream context, every `every` samples (a whole
@@ -210,7 +215,7 @@ class StreamingRecognizer:
             for_detector = self._on_detector_grid(window.end)
             behind = (total - window.end) // (self.detection_hop_samples if for_detector else self.hop_samples)
             if behind < self.max_backlog_windows:
-                updates.append(self._score(window.end, window.window, for_detector, window.features))
+                updates.append(self._score_stream(window, for_detector))
         return updates
 
     def flush(self) -> list[StreamUpdate]:
@@ -218,7 +223,7 @@ class StreamingRecognizer:
         are scored as if silence followed (as `classify` scores a recording's end). Call before `finish`."""
         if self._stream is None:
             return []
-        return [self._score(w.end, w.window, self._on_detector_grid(w.end), w.features) for w in self._stream.finish()]
+        return [self._score_stream(w, self._on_detector_grid(w.end)) for w in self._stream.finish()]
 
     def _on_detector_grid(self, end: int) -> bool:
         return (end - self.window_samples) % self.detection_hop_samples == 0
@@ -228,29 +233,27 @@ class StreamingRecognizer:
         return self.recognizer.finish()
 
     @torch.inference_mode()
-    def _score(self, end: int, window: np.ndarray, for_detector: bool, features: torch.Tensor | None = None) -> StreamUpdate:
-        """Score one window: from its audio, or with stream context from its `features` (the
-        stream's embeddings over it) and its loudest sample, for the silence gate."""
-        device = next(self.model.parameters()).device
-        mfcc, gates = None, []
-        if features is not None:
-            peak = torch.tensor([float(np.abs(window).max(initial=0.0))], device=device)
-            trace = (lambda: self.model.trace_features(features[None], peak)) if self.with_gates else None
-            logits = lambda: self.model.logits_of_stream(features[None], peak)  # noqa: E731
-        else:
-            batch = torch.from_numpy(window.copy())[None].to(device)
-            trace = (lambda: self.model.trace(batch)) if self.with_gates else None
-            logits = lambda: self.model(batch)  # noqa: E731
-        if trace is not None:
-            traced = trace()
-            probabilities = traced.probabilities[0].cpu().numpy()
-            mfcc = traced.mfcc[0].cpu().numpy()
-            gates = [{name: value[0].cpu().numpy() for name, value in layer.items()} for layer in traced.layers]
-        else:
-            probabilities = logits().softmax(-1)[0].cpu().numpy()
-        return self._update(end, window, for_detector, probabilities, mfcc, gates)
+    @torch.inference_mode()
+    def _score(self, end: int, window: np.ndarray, for_detector: bool) -> StreamUpdate:
+        batch = torch.from_numpy(window.copy())[None].to(next(self.model.parameters()).device)
+        if self.with_gates:
+            return self._traced(end, window, for_detector, self.model.trace(batch))
+        return self._update(end, window, for_detector, self.model(batch).softmax(-1)[0].cpu().numpy())
 
-    def _update(self, end: int, window: np.ndarray, for_detector: bool, probabilities: np.ndarray, mfcc, gates) -> StreamUpdate:
+    @torch.inference_mode()
+    def _score_stream(self, window: StreamWindow, for_detector: bool) -> StreamUpdate:
+        """`_score` with stream context: the window's embeddings come from the stream."""
+        peak = torch.tensor([window.peak], device=window.features.device)
+        if self.with_gates:
+            return self._traced(window.end, window.window, for_detector, self.model.trace_features(window.features[None], peak))
+        probabilities = self.model.logits_of_stream(window.features[None], peak).softmax(-1)[0].cpu().numpy()
+        return self._update(window.end, window.window, for_detector, probabilities)
+
+    def _traced(self, end: int, window: np.ndarray, for_detector: bool, trace) -> StreamUpdate:
+        gates = [{name: value[0].cpu().numpy() for name, value in layer.items()} for layer in trace.layers]
+        return self._update(end, window, for_detector, trace.probabilities[0].cpu().numpy(), trace.mfcc[0].cpu().numpy(), gates)
+
+    def _update(self, end: int, window: np.ndarray, for_detector: bool, probabilities: np.ndarray, mfcc=None, gates=()) -> StreamUpdate:
         time = end / self.sample_rate
         detection = self.recognizer.process(time, probabilities) if for_detector else None
         return StreamUpdate(
@@ -261,7 +264,7 @@ class StreamingRecognizer:
             detection=detection,
             pending=self.recognizer.pending,
             mfcc=mfcc,
-            gates=gates,
+            gates=list(gates),
         )
 
 
