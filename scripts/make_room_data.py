@@ -8,8 +8,9 @@ Writes, deterministically (seed 0), nothing into the checkout's tracked files:
   the extra's 25 other words become `_unknown_` under the 12-label protocol.
 - `OUT/merged/_background_noise_/`: the TRAINING noise kinds: four of the dataset's six recordings
   (white and pink noise, exercise bike, running tap) and synthesized ones: brown, blue and violet
-  noise, 50 and 60 Hz mains hum with harmonics, clicks and knocks, and babble of 3 to 7 espeak-ng
-  talkers (many voices and variants).
+  noise, 50 and 60 Hz mains hum with harmonics, clicks and knocks, resonant impacts (things set
+  down, dishes, a door; added 2026-12-01, run E5) and babble of 3 to 7 espeak-ng talkers (many
+  voices and variants).
 - with `--negatives VOICES`, `OUT/synthetic/`: 101 words that are not commands (the confusable ones
   first: dog/down, five/right, two/go, cat/yes, bed/left, wow/no, of/off, cup/up, own/on, yet/yes...)
   and each command `--command-takes` times, in that many espeak-ng voices, all of them speakers the
@@ -35,7 +36,7 @@ import soundfile as sf
 
 from speechcmd.model.audio import load_audio
 from speechcmd.train.data import DatasetError, link_clips, split_of
-from speechcmd.train.noise import babble, clicks, coloured_noise, mains_hum
+from speechcmd.train.noise import babble, clicks, coloured_noise, impacts, mains_hum
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -195,6 +196,9 @@ def main() -> int:
     for hz in (50, 60):
         write(noise / f"synthetic_hum_{hz}hz.wav", mains_hum(hz, 30 * SR, rng))
     write(noise / "synthetic_clicks.wav", clicks(60 * SR, rng))
+    impact_rng = np.random.default_rng(7)  # a stream of its own, so the kinds above stay as they were
+    for k in range(2):
+        write(noise / f"synthetic_impacts_{k}.wav", impacts(60 * SR, impact_rng))
     for k, track in enumerate(babble_tracks(espeak_talker, 4, 60, rng, (3, 8))):
         write(noise / f"synthetic_babble_espeak_{k}.wav", track)
 

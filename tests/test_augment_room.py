@@ -10,7 +10,7 @@ import torch
 from speechcmd.train.augment import add_background, augment_waveform, hear_a_room, vary_speaker
 from speechcmd.train.config import ROOM, AugmentConfig
 from speechcmd.train.noise import (
-    active_power_db, clicks, coloured_noise, mains_hum, measured_snr_db, mix_at_snr, power_db,
+    active_power_db, clicks, coloured_noise, impacts, mains_hum, measured_snr_db, mix_at_snr, power_db,
 )
 
 SR = 16_000
@@ -131,6 +131,19 @@ def test_synthetic_noise_kinds_come_at_minus_20_dbfs_with_their_colour():
     hum = mains_hum(60, SR * 2, rng)
     peak = np.fft.rfftfreq(len(hum), 1 / SR)[np.argmax(np.abs(np.fft.rfft(hum)))]
     assert peak % 60 == pytest.approx(0, abs=1)
+
+
+def test_impacts_are_ringing_hits_between_quiet_stretches_and_never_clip():
+    rng = np.random.default_rng(0)
+    for samples in (impacts(SR * 10, rng), impacts(SR * 10, rng)):
+        level, peak = float(power_db(torch.from_numpy(samples)[None])), float(np.abs(samples).max())
+        # -20 dBFS, unless the loudest hit would pass 0.9 of full scale: then peak 0.9, quieter.
+        assert peak <= 0.9 + 1e-6 and (abs(level + 20) < 0.1 or (abs(peak - 0.9) < 1e-3 and level < -20))
+        frames = 10 * np.log10(np.mean(samples[: len(samples) // 160 * 160].reshape(-1, 160) ** 2, axis=1) + 1e-12)
+        assert np.percentile(frames, 95) - np.percentile(frames, 10) > 20  # hits, then quiet between them
+        spectrum = np.abs(np.fft.rfft(samples)) ** 2
+        frequency = np.fft.rfftfreq(len(samples), 1 / SR)
+        assert spectrum[(frequency > 800) & (frequency < 7000)].sum() > 0.8 * spectrum.sum()  # the resonances
 
 
 def test_without_the_room_recipe_training_noise_is_the_first_models_fixed_gain_mix():
