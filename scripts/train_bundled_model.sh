@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild resources/models/speechcmd-lstm.pt and its replay bank from ../shared/data (about 45
-# minutes with two threads on a 2-core machine; resources/models/README.md says what each step is for).
+# minutes with one thread on a 2-core machine; resources/models/README.md says what each step is for).
 #   1. the training folder: speech_commands_12 + speech_commands_extra merged by speaker, the training
-#      noise kinds (4 recordings + synthetic), synthetic words in 12 espeak-ng voices (101 other words
+#      noise kinds (4 recordings + synthetic, resonant impacts among them), synthetic words in 12 espeak-ng voices (101 other words
 #      once and each command 3 times, all in the training split), and the suite's held-out noise;
 #      then 400 one-second clips of babble (3 to 7 training speakers' other words) as a word that is
 #      not a command, so that people talking alone is not taken for a command
@@ -13,7 +13,7 @@
 #   4. the robustness suite on the validation speakers (`--split test` is run once, for the card)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}  # the shipped run used two; runs are deterministic for a given thread count
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # the shipped run (E5) used one; runs are deterministic for a given thread count
 DATA=${1:-../shared/data/speech_commands_12}
 EXTRA=${2:-../shared/data/speech_commands_extra}
 RECIPE=(--front-end speech_embedding --test-fraction 0.15 --validation-fraction 0.08 --pooling mean --dropout 0.1
