@@ -2,8 +2,9 @@
 # Rebuild resources/models/speechcmd-lstm.pt and its replay bank from ../shared/data (about 45
 # minutes with one thread on a 2-core machine; resources/models/README.md says what each step is for).
 #   1. the training folder: speech_commands_12 + speech_commands_extra merged by speaker, the training
-#      noise kinds (4 recordings + synthetic, resonant impacts among them), synthetic words in 12 espeak-ng voices (101 other words
-#      once and each command 3 times, all in the training split), and the suite's held-out noise;
+#      noise kinds (4 recordings + synthetic, resonant impacts among them), synthetic words in 12
+#      espeak-ng voices (101 other words once and each command 3 times, all in the training split),
+#      and the suite's held-out noise;
 #      then 400 one-second clips of babble (3 to 7 training speakers' other words) as a word that is
 #      not a command, so that people talking alone is not taken for a command
 #   2. the shipped LSTM on the train speakers of that folder, on Google's frozen speech embedding

@@ -10,8 +10,9 @@ Level conventions (every function here):
 - SNR = word active level - noise level.
 
 Synthetic noise kinds (numpy, seeded) for the training noise bank: coloured noise (white, pink,
-brown, blue, violet), mains hum with harmonics, clicks and knocks, resonant impacts. Babble from synthetic talkers is
-made by `scripts/make_room_data.py` with espeak-ng and flite and mixed by `babble`.
+brown, blue, violet), mains hum with harmonics, clicks and knocks, resonant impacts. Babble from
+synthetic talkers is made by `scripts/make_room_data.py` with espeak-ng and flite and mixed by
+`babble`.
 """
 
 from __future__ import annotations
@@ -147,8 +148,7 @@ def impacts(samples: int, rng: np.random.Generator, sample_rate: int = 16_000) -
             attack = min(length, int(0.003 * sample_rate))
             hit[:attack] += rng.standard_normal(attack) * 0.5
             out[hit_start : hit_start + length] += hit * level * rng.uniform(0.3, 1)
-    out = out * 10 ** ((-20.0 - 10 * np.log10(np.mean(out**2) + _TINY)) / 20)
-    return (out * min(1.0, 0.9 / np.abs(out).max())).astype(np.float32)
+    return _at_db(out, -20.0, peak=0.9)
 
 
 def babble(talkers: list[np.ndarray], samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -163,5 +163,9 @@ def babble(talkers: list[np.ndarray], samples: int, rng: np.random.Generator) ->
     return _at_db(out, -20.0)
 
 
-def _at_db(samples: np.ndarray, level_db: float) -> np.ndarray:
-    return (samples * 10 ** ((level_db - 10 * np.log10(np.mean(samples**2) + _TINY)) / 20)).astype(np.float32)
+def _at_db(samples: np.ndarray, level_db: float, peak: float | None = None) -> np.ndarray:
+    """`samples` at `level_db` dBFS; with `peak`, quieter where that level would put a sample above it."""
+    scaled = samples * 10 ** ((level_db - 10 * np.log10(np.mean(samples**2) + _TINY)) / 20)
+    if peak is not None:
+        scaled = scaled * min(1.0, peak / np.abs(scaled).max())
+    return scaled.astype(np.float32)
