@@ -233,7 +233,6 @@ class StreamingRecognizer:
         return self.recognizer.finish()
 
     @torch.inference_mode()
-    @torch.inference_mode()
     def _score(self, end: int, window: np.ndarray, for_detector: bool) -> StreamUpdate:
         batch = torch.from_numpy(window.copy())[None].to(next(self.model.parameters()).device)
         if self.with_gates:
