@@ -17,13 +17,18 @@ Tune on `validation`; `test` is for the final figure only.
 | non-command words | `_unknown_` clips (other words) | share NOT taken for a command |
 | everyday noise only, babble only | 1 s of held-out everyday noise / flite babble at -60..-20 dBFS | share taken for a command |
 | digital silence, room tone | zeros; pink noise at -70 dBFS and held-out everyday noise at -60 dBFS | share labelled `_silence_`, share taken for a command |
-| stream quiet / noise 10 / babble 10 | `--minutes` of words at random times over room tone / held-out everyday noise / held-out flite babble (people talking in the room) 10 dB under the words, scanned like `classify` scans a long file with the model's detection policy | found, wrong label, false alarms per hour |
+| stream quiet / noise 10 / babble 10 | words at random times over room tone (`--quiet-minutes`) / held-out everyday noise / held-out flite babble (people talking in the room) 10 dB under the words (`--minutes` each), scanned like `classify` scans a long file with the model's detection policy | found, wrong label, false alarms per hour |
 
 SNR is word active level minus noise level, as `speechcmd.train.noise` defines them (the same
 definition training uses). Noise cuts start at seeded random offsets, so runs are comparable. For a
 model with stream context (whose windows hear 380 ms around them) the noise, babble and room tone
 go on around the window, as in a room: the same cuts, continued in their recordings; a clean or
 quieter word is a clip alone, in silence.
+
+The quiet recording is an hour long: issue 10 allows 5 false alarms per hour there, and in 10
+minutes a single false alarm is already 6 per hour. An hour of a split's words repeats each clip
+about three times, in new places and after new neighbours, so its found rate stays close to the
+split's command accuracy; the false alarms are what the hour resolves.
 """
 
 from __future__ import annotations
@@ -73,7 +78,8 @@ def _mix(words: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     return _as_file(scene)
 
 
-def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: dict, seed: int = 0, stream_minutes: float = 10.0) -> dict:
+def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: dict, seed: int = 0, stream_minutes: float = 10.0,
+              quiet_minutes: float = 60.0) -> dict:
     from speechcmd.model.audio import load_audio
     from speechcmd.model.detection import NON_COMMANDS
     from speechcmd.model.inference import Classifier, fit_to_window
@@ -145,7 +151,7 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
 
     spoken = load_words(data, labels, split_parameters, split, classifier.sample_rate)
     scanner = Classifier(model, policy=DetectionPolicy.for_model(model))
-    results["stream_quiet"] = evaluate_stream(scanner, spoken, stream_minutes * 60, seed)
+    results["stream_quiet"] = evaluate_stream(scanner, spoken, quiet_minutes * 60, seed)
     results["stream_noise_snr_10"] = evaluate_stream(scanner, spoken, stream_minutes * 60, seed + 1, np.concatenate(everyday), 10.0)
     if babble:
         results["stream_babble_snr_10"] = evaluate_stream(scanner, spoken, stream_minutes * 60, seed + 2, np.concatenate(babble), 10.0)
@@ -179,13 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation-fraction", type=float, default=0.08)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--split-salt", default="speechcmd")
-    parser.add_argument("--minutes", type=float, default=10.0, help="length of each long recording (default: %(default)s)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the noisy and babble recordings (default: %(default)s)")
+    parser.add_argument("--quiet-minutes", type=float, default=60.0, help="length of the quiet recording (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     model = load_model(args.model)
     split = {"labels": "12", "validation_fraction": args.validation_fraction, "test_fraction": args.test_fraction, "salt": args.split_salt}
-    report = run_suite(model, args.data, args.noise, args.split, split, stream_minutes=args.minutes)
+    report = run_suite(model, args.data, args.noise, args.split, split, stream_minutes=args.minutes, quiet_minutes=args.quiet_minutes)
     report["model"] = str(args.model or "bundled")
     print(format_table(report))
     if args.json:
