@@ -166,3 +166,38 @@ def test_the_dry_clip_is_the_same_speaker_variation_without_the_room():
     generator = torch.Generator().manual_seed(7)
     dry = vary_speaker(clean, silent_room, SR, generator)
     assert torch.allclose(dry, add_background(dry, is_silence, bank(), silent_room, SR, generator), atol=1e-8)  # a -200 dB floor
+
+
+def test_word_fragments_leave_only_the_start_or_the_end_of_a_command_at_a_window_edge_as_unknown():
+    """A live detector scores a window every 0.1 s, so it hears the start of a word before the word
+    is over and its end a moment after: training shows it such pieces as words that are not commands."""
+    from speechcmd.train.augment import voiced_span, word_fragments
+
+    clips = words(48, seed=3)
+    targets = torch.tensor([2, 3, 0, 1] * 12)  # two commands, silence, unknown
+    is_command = targets >= 2
+    config = AugmentConfig(fragment_probability=1.0)
+    out, labels = word_fragments(clips, targets, is_command, 1, config, SR, torch.Generator().manual_seed(0))
+    again, _ = word_fragments(clips, targets, is_command, 1, config, SR, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)  # repeatable from the seed
+    assert torch.equal(out[~is_command], clips[~is_command]) and torch.equal(labels[~is_command], targets[~is_command])
+    assert (labels[is_command] == 1).all()
+    first, last = voiced_span(clips, SR // 100)
+    kinds = set()
+    for b in torch.nonzero(is_command).flatten().tolist():
+        x, y = clips[b].numpy(), out[b].numpy()
+        lead = int(np.argmax(y != 0))  # zeros before the piece: the word's start at the window's end
+        trail = int(np.argmax(y[::-1] != 0))  # zeros after it: the word's end at the window's start
+        assert (lead == 0) != (trail == 0), "the piece sits at exactly one edge of the window"
+        if lead:
+            np.testing.assert_array_equal(y[lead:], x[: SR - lead])
+            kept, kinds = (SR - lead) - int(first[b]), kinds | {"start"}
+        else:
+            np.testing.assert_array_equal(y[: SR - trail], x[trail:])
+            kept, kinds = int(last[b]) - trail, kinds | {"end"}
+        share = kept / int(last[b] - first[b])
+        assert config.fragment_keep_min - 0.01 <= share <= config.fragment_keep_max + 0.01
+    assert kinds == {"start", "end"}
+    some, some_labels = word_fragments(clips, targets, is_command, 1, replace(config, fragment_probability=0.25), SR, torch.Generator().manual_seed(1))
+    assert 0 < int((some_labels != targets).sum()) < int(is_command.sum())
+    assert word_fragments(clips, targets, is_command, 1, replace(config, fragment_probability=0.0), SR, torch.Generator())[0] is clips

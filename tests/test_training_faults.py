@@ -210,3 +210,21 @@ def test_weights_that_blow_up_in_the_last_step_of_an_epoch_are_not_saved(tmp_pat
     assert read_checkpoint(run / "last.pt")["training"]["epoch"] == 1
     for name in ("last.pt", "best.pt"):
         assert all(t.isfinite().all() for t in weights(run / name).values()), name
+
+
+def test_word_fragments_without_an_unknown_label_are_one_sentence_from_speechcmd_train(tmp_path, dataset, capsys):
+    code = main(["train", "--data", str(dataset.root), "--labels", "yes,no,up", "--out", str(tmp_path / "run"),
+                 "--cache-dir", str(tmp_path / "cache"), "--epochs", "1", "--hidden", "8", "--layers", "1",
+                 "--quiet", "--fragments", "0.2", "--validation-fraction", "0.2", "--test-fraction", "0.2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert "_unknown_" in err[-1] and "without fragments" in err[-1]
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_training_with_word_fragments_runs_and_records_the_setting(tmp_path, dataset):
+    trainer = make_trainer(dataset, tmp_path / "run", epochs=1)
+    from dataclasses import replace
+    trainer.config = replace(trainer.config, augment=replace(trainer.config.augment, fragment_probability=0.5))
+    trainer.fit()
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["metadata"]["train_config"]["augment"]["fragment_probability"] == 0.5

@@ -28,6 +28,45 @@ def time_shift(waveform: torch.Tensor, max_shift: int, generator: torch.Generato
     return torch.gather(waveform, 1, source.clamp(0, samples - 1)) * inside
 
 
+def voiced_span(waveform: torch.Tensor, frame: int, floor_db: float = 25.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each clip's word: (first, last) sample of the frames whose energy is within `floor_db` of the
+    clip's loudest frame. (batch, samples) -> two (batch,) long tensors."""
+    batch, samples = waveform.shape
+    frames = samples // frame
+    energy = waveform[:, : frames * frame].reshape(batch, frames, frame).square().mean(-1)
+    loud = energy >= energy.amax(-1, keepdim=True).clamp_min(1e-12) * 10 ** (-floor_db / 10)
+    index = torch.arange(frames, device=waveform.device)
+    first = torch.where(loud, index, frames).amin(-1)
+    last = torch.where(loud, index, -1).amax(-1)
+    return first * frame, (last + 1) * frame
+
+
+def word_fragments(waveform: torch.Tensor, targets: torch.Tensor, is_command: torch.Tensor, unknown: int,
+                   config: AugmentConfig, sample_rate: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A share (`config.fragment_probability`) of command clips moved so that the window hears only
+    a piece of the word, `fragment_keep_min` to `_max` of its voiced span: its start at the window's
+    end (the word is still being said) or its end at the window's start (it was said a moment ago).
+    Those clips become `unknown`: a live detector scores windows every 0.1 s, and a command must not
+    be reported from a piece of one, nor a piece of another word be taken for one.
+    Returns (waveform, targets), both new tensors."""
+    if config.fragment_probability <= 0:
+        return waveform, targets
+    batch, samples = waveform.shape
+    device = waveform.device
+    chosen = is_command & (torch.rand(batch, generator=generator, device=device) < config.fragment_probability)
+    first, last = voiced_span(waveform, sample_rate // 100)
+    chosen &= last > first
+    keep = _uniform((batch,), config.fragment_keep_min, config.fragment_keep_max, generator, device)
+    cut = first + (keep * (last - first)).long()  # the start of the word, kept at the window's end
+    head = torch.rand(batch, generator=generator, device=device) < 0.5
+    tail_from = last - (keep * (last - first)).long()  # the end of the word, kept from the window's start
+    shift = torch.where(head, samples - cut, -tail_from)  # source sample = output sample - shift
+    source = torch.arange(samples, device=device)[None] - shift[:, None]
+    inside = (source >= 0) & (source < samples)
+    moved = torch.gather(waveform, 1, source.clamp(0, samples - 1)) * inside
+    return torch.where(chosen[:, None], moved, waveform), torch.where(chosen, unknown, targets)
+
+
 def noise_segments(noise: torch.Tensor, batch: int, samples: int, generator: torch.Generator) -> torch.Tensor:
     """(batch, samples) random stretches of the concatenated noise bank."""
     start = torch.randint(0, noise.numel() - samples, (batch, 1), generator=generator, device=noise.device)

@@ -37,6 +37,11 @@ class AugmentConfig:
     silence_level_db_min: float = -85.0  # silence examples: background noise at an absolute level
     silence_level_db_max: float = -25.0
     digital_silence_probability: float = 0.1  # share of silence examples that are all zeros (a muted microphone)
+    # Word fragments (train/augment.py `word_fragments`): this share of command clips is moved so
+    # that the window hears only the start or the end of the word, and becomes `_unknown_`.
+    fragment_probability: float = 0.0
+    fragment_keep_min: float = 0.15  # share of the word's voiced span left in the window
+    fragment_keep_max: float = 0.4
 
 
     def __post_init__(self):
@@ -51,7 +56,9 @@ class AugmentConfig:
         if self.snr_db_min is not None:
             check_range("snr_db_min", self.snr_db_min, -30.0, self.snr_db_max)
         check_range("snr_db_max", self.snr_db_max, -30.0, 60.0)
-        for name in ("gain_probability", "reverb_probability", "digital_silence_probability"):
+        check_range("fragment_keep_max", self.fragment_keep_max, 0.0, 1.0)
+        check_range("fragment_keep_min", self.fragment_keep_min, 0.0, self.fragment_keep_max)
+        for name in ("gain_probability", "reverb_probability", "digital_silence_probability", "fragment_probability"):
             check_range(name, getattr(self, name), 0.0, 1.0)
         check_range("gain_db_min", self.gain_db_min, -80.0, self.gain_db_max)
         check_range("gain_db_max", self.gain_db_max, -80.0, 20.0)

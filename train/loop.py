@@ -29,9 +29,9 @@ from speechcmd.model.checkpoint import (
     stale_temporary_files,
 )
 from speechcmd.model.network import SpeechCommandsModel
-from speechcmd.train.augment import add_background, spec_augment, vary_speaker
+from speechcmd.train.augment import add_background, spec_augment, vary_speaker, word_fragments
 from speechcmd.train.config import TrainConfig
-from speechcmd.train.data import SILENCE, SPLITS, ClipCache, Dataset, load_noise
+from speechcmd.train.data import SILENCE, SPLITS, UNKNOWN, ClipCache, Dataset, load_noise
 from speechcmd.train.locks import FolderBusy, folder_lock
 from speechcmd.train.metrics import plot_confusion, report
 
@@ -84,6 +84,11 @@ class Trainer:
             offset += len(items)
         self.noise = torch.from_numpy(load_noise(dataset.noise_files, self.sample_rate)).to(self.device)
         self.silence = dataset.labels.index(SILENCE) if SILENCE in dataset.labels else -1
+        self.unknown = dataset.labels.index(UNKNOWN) if UNKNOWN in dataset.labels else -1
+        if config.augment.fragment_probability > 0 and self.unknown < 0:
+            raise TrainingError(f"word fragments become {UNKNOWN}, and these labels have none: "
+                                f"add {UNKNOWN} to the labels or train without fragments.")
+        self.is_command = torch.tensor([label not in (SILENCE, UNKNOWN) for label in dataset.labels], device=self.device)
 
         self.optimizer = self._make_optimizer()
         self.steps_per_epoch = math.ceil(len(self.rows["train"]) / config.batch_size)
@@ -163,6 +168,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.learning_rate(epoch * self.steps_per_epoch + step)
             dry = vary_speaker(self.waveforms(rows_all[index]), c.augment, self.sample_rate, augment)
+            dry, targets = word_fragments(dry, targets, self.is_command[targets], self.unknown, c.augment, self.sample_rate, augment)
             if self.stream_context:  # the room is heard around the clip too, as a stream's window hears it
                 dry = nn.functional.pad(dry, (self.context, self.context))
             waveform = add_background(dry, targets == self.silence, self.noise, c.augment, self.sample_rate, augment)
