@@ -28,6 +28,7 @@ from speechcmd.model.checkpoint import (
     save_checkpoint,
     stale_temporary_files,
 )
+from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.model.network import SpeechCommandsModel
 from speechcmd.train.augment import add_background, spec_augment, vary_speaker, word_fragments
 from speechcmd.train.config import TrainConfig
@@ -88,7 +89,7 @@ class Trainer:
         if config.augment.fragment_probability > 0 and self.unknown < 0:
             raise TrainingError(f"word fragments become {UNKNOWN}, and these labels have none: "
                                 f"add {UNKNOWN} to the labels or train without fragments.")
-        self.is_command = torch.tensor([label not in (SILENCE, UNKNOWN) for label in dataset.labels], device=self.device)
+        self.is_command = torch.tensor([label not in NON_COMMANDS for label in dataset.labels], device=self.device)
 
         self.optimizer = self._make_optimizer()
         self.steps_per_epoch = math.ceil(len(self.rows["train"]) / config.batch_size)
