@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from speechcmd.train.config import AugmentConfig
-from speechcmd.train.noise import decay_impulse_response, mix_at_snr, reverberate, scale_to_db
+from speechcmd.train.noise import decay_impulse_response, loud_frames, mix_at_snr, reverberate, scale_to_db
 
 
 def _uniform(shape, low, high, generator, device):
@@ -21,9 +21,14 @@ def time_shift(waveform: torch.Tensor, max_shift: int, generator: torch.Generato
     """Shift each clip by its own random number of samples in [-max_shift, max_shift], zero-filled."""
     if max_shift <= 0:
         return waveform
-    batch, samples = waveform.shape
-    shift = torch.randint(-max_shift, max_shift + 1, (batch, 1), generator=generator, device=waveform.device)
-    source = torch.arange(samples, device=waveform.device)[None] - shift  # (batch, samples)
+    shift = torch.randint(-max_shift, max_shift + 1, (waveform.shape[0],), generator=generator, device=waveform.device)
+    return shifted(waveform, shift)
+
+
+def shifted(waveform: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Each clip moved later by its `shift` (batch,) in samples (earlier when negative), zero-filled."""
+    samples = waveform.shape[1]
+    source = torch.arange(samples, device=waveform.device)[None] - shift[:, None]  # (batch, samples)
     inside = (source >= 0) & (source < samples)
     return torch.gather(waveform, 1, source.clamp(0, samples - 1)) * inside
 
@@ -31,10 +36,9 @@ def time_shift(waveform: torch.Tensor, max_shift: int, generator: torch.Generato
 def voiced_span(waveform: torch.Tensor, frame: int, floor_db: float = 25.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Each clip's word: (first, last) sample of the frames whose energy is within `floor_db` of the
     clip's loudest frame. (batch, samples) -> two (batch,) long tensors."""
-    batch, samples = waveform.shape
-    frames = samples // frame
-    energy = waveform[:, : frames * frame].reshape(batch, frames, frame).square().mean(-1)
-    loud = energy >= energy.amax(-1, keepdim=True).clamp_min(1e-12) * 10 ** (-floor_db / 10)
+    energy, loud = loud_frames(waveform, frame, floor_db)
+    loud &= energy > 0  # a silent clip has no word
+    frames = energy.shape[1]
     index = torch.arange(frames, device=waveform.device)
     first = torch.where(loud, index, frames).amin(-1)
     last = torch.where(loud, index, -1).amax(-1)
@@ -48,7 +52,7 @@ def word_fragments(waveform: torch.Tensor, targets: torch.Tensor, is_command: to
     end (the word is still being said) or its end at the window's start (it was said a moment ago).
     Those clips become `unknown`: a live detector scores windows every 0.1 s, and a command must not
     be reported from a piece of one, nor a piece of another word be taken for one.
-    Returns (waveform, targets), both new tensors."""
+    Returns (waveform, targets); the inputs themselves when fragments are off."""
     if config.fragment_probability <= 0:
         return waveform, targets
     batch, samples = waveform.shape
@@ -56,14 +60,10 @@ def word_fragments(waveform: torch.Tensor, targets: torch.Tensor, is_command: to
     chosen = is_command & (torch.rand(batch, generator=generator, device=device) < config.fragment_probability)
     first, last = voiced_span(waveform, sample_rate // 100)
     chosen &= last > first
-    keep = _uniform((batch,), config.fragment_keep_min, config.fragment_keep_max, generator, device)
-    cut = first + (keep * (last - first)).long()  # the start of the word, kept at the window's end
+    kept = (_uniform((batch,), config.fragment_keep_min, config.fragment_keep_max, generator, device) * (last - first)).long()
     head = torch.rand(batch, generator=generator, device=device) < 0.5
-    tail_from = last - (keep * (last - first)).long()  # the end of the word, kept from the window's start
-    shift = torch.where(head, samples - cut, -tail_from)  # source sample = output sample - shift
-    source = torch.arange(samples, device=device)[None] - shift[:, None]
-    inside = (source >= 0) & (source < samples)
-    moved = torch.gather(waveform, 1, source.clamp(0, samples - 1)) * inside
+    # The word's start (up to first + kept) ends the window, or its end (from last - kept) begins it.
+    moved = shifted(waveform, torch.where(head, samples - (first + kept), -(last - kept)))
     return torch.where(chosen[:, None], moved, waveform), torch.where(chosen, unknown, targets)
 
 

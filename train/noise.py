@@ -35,11 +35,17 @@ def power_db(waveform: torch.Tensor) -> torch.Tensor:
 def active_power_db(waveform: torch.Tensor, frame: int = ACTIVE_FRAME) -> torch.Tensor:
     """(batch, samples) -> (batch,) active level in dBFS: the mean power of the frames within
     `ACTIVE_RANGE_DB` of the loudest one (the word, not the silence around it)."""
-    batch, samples = waveform.shape
-    frames = waveform[:, : samples // frame * frame].reshape(batch, -1, frame).pow(2).mean(dim=-1)  # (batch, frames)
-    loud = frames >= frames.amax(dim=-1, keepdim=True) * 10 ** (-ACTIVE_RANGE_DB / 10)
+    frames, loud = loud_frames(waveform, frame, ACTIVE_RANGE_DB)
     active = (frames * loud).sum(dim=-1) / loud.sum(dim=-1).clamp_min(1)
     return 10 * torch.log10(active.clamp_min(_TINY))
+
+
+def loud_frames(waveform: torch.Tensor, frame: int, range_db: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(batch, samples) -> the mean power of each whole `frame` of samples, (batch, frames), and
+    which of them lie within `range_db` of the row's loudest (a row of zeros: all of them)."""
+    batch, samples = waveform.shape
+    frames = waveform[:, : samples // frame * frame].reshape(batch, -1, frame).pow(2).mean(dim=-1)
+    return frames, frames >= frames.amax(dim=-1, keepdim=True) * 10 ** (-range_db / 10)
 
 
 def scale_to_db(waveform: torch.Tensor, level_db: torch.Tensor | float) -> torch.Tensor:
