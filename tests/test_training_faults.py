@@ -19,6 +19,7 @@ from speechcmd.app.cli import main
 from speechcmd.model.checkpoint import load_model, read_checkpoint
 from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 from test_data import make_folder
+from speechcmd.train.config import AugmentConfig
 from speechcmd.train.data import build_dataset
 from speechcmd.train.loop import Trainer, TrainConfig, TrainingError
 
@@ -223,8 +224,5 @@ def test_word_fragments_without_an_unknown_label_are_one_sentence_from_speechcmd
 
 
 def test_training_with_word_fragments_runs_and_records_the_setting(tmp_path, dataset):
-    trainer = make_trainer(dataset, tmp_path / "run", epochs=1)
-    from dataclasses import replace
-    trainer.config = replace(trainer.config, augment=replace(trainer.config.augment, fragment_probability=0.5))
-    trainer.fit()
+    make_trainer(dataset, tmp_path / "run", epochs=1, augment=AugmentConfig(fragment_probability=0.5)).fit()
     assert read_checkpoint(tmp_path / "run" / "last.pt")["metadata"]["train_config"]["augment"]["fragment_probability"] == 0.5
