@@ -110,6 +110,21 @@ def test_windows_scored_once_decide_exactly_as_classify_scans_a_long_file(speech
     assert score_stream(events, once, 60.0).found_rate > 0.6  # a trained model finds words in a quiet room
 
 
+@pytest.mark.real_data
+def test_a_recording_scored_along_thresholds_agrees_with_its_policy_and_fires_less_when_stricter(speech_commands_dir):
+    from speechcmd.train.streaming_eval import evaluate_stream, load_words
+
+    model = load_model(None)
+    words = load_words(speech_commands_dir, model.labels)[::20]
+    policy = DetectionPolicy.for_model(model)
+    result = evaluate_stream(Classifier(model, policy=policy), words, 60.0, seed=3, curve=(0.3, policy.threshold, 0.95))
+    loose, own, strict = result["curve"]
+    assert [point["threshold"] for point in result["curve"]] == [0.3, policy.threshold, 0.95]
+    assert {k: v for k, v in own.items() if k != "threshold"} == {k: v for k, v in result.items() if k not in ("policy", "curve")}
+    assert loose["detections"] > strict["detections"]
+    assert own["found"] > strict["found"]  # (a looser threshold may find fewer: it can fire early, on the wrong label)
+
+
 def test_the_operating_point_rides_in_the_checkpoint_to_the_detector(tmp_path, tiny_model):
     chosen = DetectionPolicy(average_seconds=0.75, threshold=0.85, suppression_seconds=1.5)
     path = save_checkpoint(tmp_path / "m.pt", tiny_model, {"detection_policy": chosen.to_dict()})

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -163,7 +163,7 @@ def detect(scored: ScoredWindows, policy: DetectionPolicy) -> list[Detection]:
 
 
 POLICY_GRID = {
-    "threshold": (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95),
+    "threshold": (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
     "average_seconds": (0.3, 0.5, 0.75, 1.0),
     "suppression_seconds": (1.0, 1.5),
 }
@@ -210,10 +210,17 @@ def load_words(root, labels: list[str], split_parameters: dict | None = None, sp
 
 
 def evaluate_stream(classifier: Classifier, words: list[tuple[np.ndarray, str]], seconds: float, seed: int = 0,
-                    background: np.ndarray | None = None, snr_db: float | None = None) -> dict:
-    """Build one stream and score what `classifier.scan` (the `speechcmd classify` path) finds in it."""
+                    background: np.ndarray | None = None, snr_db: float | None = None, curve: tuple[float, ...] = ()) -> dict:
+    """Build one stream and score what `classifier.scan` (the `speechcmd classify` path) finds in it.
+    `curve`: thresholds at which to score it too, with the policy's averaging and suppression (the
+    windows are scored once): models compared at equal false alarms, not each at its own policy."""
     rng = np.random.default_rng(seed)
     audio, events = build_stream(words, seconds, rng, background, snr_db, None if background is not None and snr_db is None else -70.0,
                                  sample_rate=classifier.sample_rate)
-    detections = classifier.scan(np.array_split(audio, max(1, len(audio) // classifier.sample_rate)))
-    return {**score_stream(events, detections, len(audio) / classifier.sample_rate).to_dict(), "policy": classifier.policy.to_dict()}
+    seconds = len(audio) / classifier.sample_rate
+    scored = score_windows(classifier, audio)
+    result = {**score_stream(events, detect(scored, classifier.policy), seconds).to_dict(), "policy": classifier.policy.to_dict()}
+    if curve:
+        result["curve"] = [{"threshold": threshold, **score_stream(events, detect(scored, replace(classifier.policy, threshold=threshold)), seconds).to_dict()}
+                           for threshold in curve]
+    return result
