@@ -66,6 +66,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     aug = p.add_argument_group("augmentation")
     aug.add_argument("--time-shift-ms", type=float, default=augment.time_shift_ms, help="random shift in +-ms, 0 = off (default: %(default)s)")
     aug.add_argument("--fragments", type=float, default=augment.fragment_probability, help="share of command clips cut so the window hears only the start or the end of the word, as a word that is not a command (default: %(default)s)")
+    aug.add_argument("--fragment-noise", action=argparse.BooleanOptionalAction, default=augment.fragment_noise,
+                     help="fragments hear background noise as words do; --no-fragment-noise: never, so that a word half masked by noise is not what fragments teach (default: %(default)s)")
     aug.add_argument("--noise-probability", type=float, default=augment.noise_probability, help="share of clips mixed with background noise, 0 = off (default: %(default)s)")
     aug.add_argument("--noise-volume", type=float, default=augment.noise_max_volume, help="largest background-noise gain (default: %(default)s)")
     aug.add_argument("--time-masks", type=int, default=augment.time_masks, help="SpecAugment time masks, 0 = off (default: %(default)s)")
@@ -94,6 +96,7 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
     augment = AugmentConfig(
         time_shift_ms=args.time_shift_ms,
         fragment_probability=args.fragments,
+        fragment_noise=args.fragment_noise,
         noise_probability=args.noise_probability if dataset.noise_files else 0.0,
         noise_max_volume=args.noise_volume,
         time_masks=args.time_masks,
@@ -133,7 +136,7 @@ RUN_SETTINGS = {
     "warmup_epochs": ("training", "warmup_epochs"), "clip_grad": ("training", "clip_grad_norm"),
     "label_smoothing": ("training", "label_smoothing"), "distill_weight": ("training", "distillation_weight"),
     "temperature": ("training", "temperature"), "distill_clean": ("training", "distill_clean"), "seed": ("training", "seed"),
-    "time_shift_ms": ("augment", "time_shift_ms"), "fragments": ("augment", "fragment_probability"), "noise_probability": ("augment", "noise_probability"),
+    "time_shift_ms": ("augment", "time_shift_ms"), "fragments": ("augment", "fragment_probability"), "fragment_noise": ("augment", "fragment_noise"), "noise_probability": ("augment", "noise_probability"),
     "noise_volume": ("augment", "noise_max_volume"), "time_masks": ("augment", "time_masks"),
     "freq_masks": ("augment", "freq_masks"), "speed": ("augment", "speed_range"), "volume": ("augment", "volume_range"),
     "validation_fraction": ("split", "validation_fraction"), "test_fraction": ("split", "test_fraction"),

@@ -34,7 +34,7 @@ split's command accuracy; the false alarms are what the hour resolves.
 Each recording is also scored along thresholds (`CURVE`): two models compare at equal false alarms
 there, where each at its own policy (chosen on other validation recordings) may sit at another
 point of the same curve. Two seeds of one recipe found 3.1 points apart in a quiet validation hour
-at their own policies (thresholds 0.6 and 0.7), and 0.8 to 1.4 points apart at equal thresholds.
+at their own policies (thresholds 0.6 and 0.7), and 1 to 2 points apart at equal thresholds.
 """
 
 from __future__ import annotations

@@ -66,6 +66,19 @@ def test_silence_examples_get_noise_at_an_absolute_level_and_words_keep_theirs()
     assert (level > -60.1).all() and (level < -29.9).all()
 
 
+def test_clips_marked_no_noise_stay_clean_and_the_others_get_the_same_noise_as_without_the_mark():
+    """`--no-fragment-noise`: word fragments skip the background noise; every other clip of the batch
+    is mixed exactly as it would have been."""
+    clean = words(16)
+    silence = torch.zeros(16, dtype=torch.bool)
+    no_noise = torch.arange(16) % 2 == 0
+    marked = hear_a_room(clean, silence, bank(), QUIET_ROOM, SR, torch.Generator().manual_seed(0), no_noise)
+    unmarked = hear_a_room(clean, silence, bank(), QUIET_ROOM, SR, torch.Generator().manual_seed(0))
+    assert torch.allclose(marked[no_noise], clean[no_noise], atol=1e-8)  # (a floor at -200 dB under them)
+    assert torch.equal(marked[~no_noise], unmarked[~no_noise])
+    assert (measured_snr_db(clean[~no_noise], unmarked[~no_noise]) < 31).all()  # they did get noise (QUIET_ROOM: -5 to 30 dB)
+
+
 def test_a_level_change_scales_the_whole_scene_by_the_drawn_gain():
     clean = words(16)
     config = replace(QUIET_ROOM, noise_probability=0.0, gain_probability=1.0, gain_db_min=-30.0, gain_db_max=-30.0)

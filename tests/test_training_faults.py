@@ -224,5 +224,6 @@ def test_word_fragments_without_an_unknown_label_are_one_sentence_from_speechcmd
 
 
 def test_training_with_word_fragments_runs_and_records_the_setting(tmp_path, dataset):
-    make_trainer(dataset, tmp_path / "run", epochs=1, augment=AugmentConfig(fragment_probability=0.5)).fit()
-    assert read_checkpoint(tmp_path / "run" / "last.pt")["metadata"]["train_config"]["augment"]["fragment_probability"] == 0.5
+    make_trainer(dataset, tmp_path / "run", epochs=1, augment=AugmentConfig(fragment_probability=0.5, fragment_noise=False)).fit()
+    augment = read_checkpoint(tmp_path / "run" / "last.pt")["metadata"]["train_config"]["augment"]
+    assert augment["fragment_probability"] == 0.5 and augment["fragment_noise"] is False

@@ -130,7 +130,7 @@ def spec_augment(features: torch.Tensor, config: AugmentConfig, generator: torch
 
 
 def hear_a_room(waveform: torch.Tensor, is_silence: torch.Tensor, noise: torch.Tensor, config: AugmentConfig,
-                sample_rate: int, generator: torch.Generator) -> torch.Tensor:
+                sample_rate: int, generator: torch.Generator, no_noise: torch.Tensor | None = None) -> torch.Tensor:
     """What a microphone in a room adds to a clean clip, in the order it happens:
 
     1. reverberation (a share of clips): a decaying-noise room impulse response;
@@ -142,6 +142,7 @@ def hear_a_room(waveform: torch.Tensor, is_silence: torch.Tensor, noise: torch.T
     5. the microphone's own hiss (`config.noise_floor_db_*`) under everything but muted input.
 
     waveform (batch, samples) in [-1, 1], is_silence (batch,) bool -> (batch, samples), clipped.
+    `no_noise` (batch,) bool: clips that skip step 2 (the same draws are made, so the others are unchanged).
     """
     batch, samples = waveform.shape
     device = waveform.device
@@ -158,7 +159,8 @@ def hear_a_room(waveform: torch.Tensor, is_silence: torch.Tensor, noise: torch.T
         snr = _uniform((batch,), config.snr_db_min, config.snr_db_max, generator, device)
         level = _uniform((batch,), config.silence_level_db_min, config.silence_level_db_max, generator, device)
         noisy = torch.where(is_silence[:, None], waveform + scale_to_db(segments, level), mix_at_snr(waveform, segments, snr))
-        waveform = torch.where((rand() < config.noise_probability)[:, None], noisy, waveform)
+        heard = rand() < config.noise_probability
+        waveform = torch.where((heard if no_noise is None else heard & ~no_noise)[:, None], noisy, waveform)
     if config.gain_probability > 0:
         gain_db = _uniform((batch,), config.gain_db_min, config.gain_db_max, generator, device)
         gain = torch.where(rand() < config.gain_probability, 10 ** (gain_db / 20), 1.0)
@@ -184,11 +186,12 @@ def add_background(
     config: AugmentConfig,
     sample_rate: int,
     generator: torch.Generator,
+    no_noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """What is heard around the clip: the room (`hear_a_room`), or, with `config.snr_db_min` None,
-    TF's fixed-gain background noise."""
+    """What is heard around the clip: the room (`hear_a_room`; `no_noise` clips without its
+    background noise), or, with `config.snr_db_min` None, TF's fixed-gain background noise."""
     if config.snr_db_min is not None:
-        return hear_a_room(waveform, is_silence, noise, config, sample_rate, generator)
+        return hear_a_room(waveform, is_silence, noise, config, sample_rate, generator, no_noise)
     volume = torch.where(is_silence[:, None], config.silence_noise_max_volume, config.noise_max_volume)
     return mix_noise(waveform, noise, config.noise_probability, volume, generator)
 

@@ -42,6 +42,7 @@ class AugmentConfig:
     fragment_probability: float = 0.0
     fragment_keep_min: float = 0.15  # share of the word's voiced span left in the window
     fragment_keep_max: float = 0.4
+    fragment_noise: bool = True  # fragments hear the room's noise as words do; False: never (a word masked by noise is not a fragment)
 
 
     def __post_init__(self):

@@ -169,10 +169,12 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.learning_rate(epoch * self.steps_per_epoch + step)
             dry = vary_speaker(self.waveforms(rows_all[index]), c.augment, self.sample_rate, augment)
+            words = targets
             dry, targets = word_fragments(dry, targets, self.is_command[targets], self.unknown, c.augment, self.sample_rate, augment)
+            fragments = None if c.augment.fragment_noise else targets != words
             if self.stream_context:  # the room is heard around the clip too, as a stream's window hears it
                 dry = nn.functional.pad(dry, (self.context, self.context))
-            waveform = add_background(dry, targets == self.silence, self.noise, c.augment, self.sample_rate, augment)
+            waveform = add_background(dry, targets == self.silence, self.noise, c.augment, self.sample_rate, augment, fragments)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 with torch.autocast(self.device.type, enabled=False):
                     frames = self.model.frontend(waveform, context_included=True) if self.stream_context else self.model.frontend(waveform)
