@@ -77,6 +77,9 @@ def test_clips_marked_no_noise_stay_clean_and_the_others_get_the_same_noise_as_w
     assert torch.allclose(marked[no_noise], clean[no_noise], atol=1e-8)  # (a floor at -200 dB under them)
     assert torch.equal(marked[~no_noise], unmarked[~no_noise])
     assert (measured_snr_db(clean[~no_noise], unmarked[~no_noise]) < 31).all()  # they did get noise (QUIET_ROOM: -5 to 30 dB)
+    fixed_gain = replace(QUIET_ROOM, snr_db_min=None)  # without the room recipe too
+    out = add_background(clean, silence, bank(), fixed_gain, SR, torch.Generator().manual_seed(0), no_noise)
+    assert torch.equal(out[no_noise], clean[no_noise]) and not torch.equal(out[~no_noise], clean[~no_noise])
 
 
 def test_a_level_change_scales_the_whole_scene_by_the_drawn_gain():

@@ -188,12 +188,13 @@ def add_background(
     generator: torch.Generator,
     no_noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """What is heard around the clip: the room (`hear_a_room`; `no_noise` clips without its
-    background noise), or, with `config.snr_db_min` None, TF's fixed-gain background noise."""
+    """What is heard around the clip: the room (`hear_a_room`), or, with `config.snr_db_min` None,
+    TF's fixed-gain background noise; `no_noise` (batch,) bool: clips that get no background noise."""
     if config.snr_db_min is not None:
         return hear_a_room(waveform, is_silence, noise, config, sample_rate, generator, no_noise)
     volume = torch.where(is_silence[:, None], config.silence_noise_max_volume, config.noise_max_volume)
-    return mix_noise(waveform, noise, config.noise_probability, volume, generator)
+    mixed = mix_noise(waveform, noise, config.noise_probability, volume, generator)
+    return mixed if no_noise is None else torch.where(no_noise[:, None], waveform, mixed)
 
 
 def augment_waveform(
