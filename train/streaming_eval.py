@@ -217,10 +217,12 @@ def evaluate_stream(classifier: Classifier, words: list[tuple[np.ndarray, str]],
     rng = np.random.default_rng(seed)
     audio, events = build_stream(words, seconds, rng, background, snr_db, None if background is not None and snr_db is None else -70.0,
                                  sample_rate=classifier.sample_rate)
-    seconds = len(audio) / classifier.sample_rate
     scored = score_windows(classifier, audio)
-    result = {**score_stream(events, detect(scored, classifier.policy), seconds).to_dict(), "policy": classifier.policy.to_dict()}
+
+    def scored_at(policy: DetectionPolicy) -> dict:
+        return score_stream(events, detect(scored, policy), len(audio) / classifier.sample_rate).to_dict()
+
+    result = {**scored_at(classifier.policy), "policy": classifier.policy.to_dict()}
     if curve:
-        result["curve"] = [{"threshold": threshold, **score_stream(events, detect(scored, replace(classifier.policy, threshold=threshold)), seconds).to_dict()}
-                           for threshold in curve]
+        result["curve"] = [{"threshold": threshold, **scored_at(replace(classifier.policy, threshold=threshold))} for threshold in curve]
     return result
