@@ -89,7 +89,10 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 
 
 def _activation_(x: torch.Tensor) -> torch.Tensor:
-    """The embedding's activation, in place: leaky ReLU (slope 0.2) clamped at -0.4."""
+    """The embedding's activation, in place: leaky ReLU (slope 0.2) clamped at -0.4. Out of place
+    where autograd follows `x` (layers being tuned): its backward needs the unclamped values."""
+    if x.requires_grad:
+        return nn.functional.leaky_relu(x, 0.2).clamp_min(-0.4)
     return nn.functional.leaky_relu_(x, 0.2).clamp_min_(-0.4)
 
 
@@ -151,6 +154,20 @@ class SpeechEmbedding(nn.Module):
     def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.mean.copy_(mean)
         self.std.copy_(std.clamp_min(1e-5))
+
+    def unfreeze(self, convolutions: int) -> list[nn.Parameter]:
+        """Make the weights and biases of the network's last `convolutions` convolutions (of 20)
+        trainable parameters, for training that tunes the top of the embedding; returns them. Their
+        names in the state dict stay the same, so a checkpoint saved so loads into a frozen front-end."""
+        names = [("first_weight",)] + [(f"weight{k}", f"bias{k}") for k in range(len(EMBEDDING_LAYERS))] + [("last_weight",)]
+        if not 1 <= convolutions <= len(names):
+            raise ValueError(f"the embedding has {len(names)} convolutions: tune 1 to {len(names)}, not {convolutions}.")
+        tuned = []
+        for name in [name for convolution in names[-convolutions:] for name in convolution]:
+            if name in self._buffers:
+                self.register_parameter(name, nn.Parameter(self._buffers.pop(name)))
+            tuned.append(getattr(self, name))
+        return tuned
 
     def log_mel(self, waveform: torch.Tensor, context_included: bool = False) -> torch.Tensor:
         """(batch, samples) -> (batch, mel frames, 32), the network's input scale. The waveform

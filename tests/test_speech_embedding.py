@@ -90,3 +90,21 @@ def test_the_embedding_settings_are_fixed_by_its_weights():
         FeatureConfig(kind="wav2vec")
     assert ModelConfig.from_dict(ModelConfig(features=FeatureConfig.speech_embedding()).to_dict()).features.kind == "speech_embedding"
     assert ModelConfig.from_dict({"features": {"n_mfcc": 20}}).features.kind == "mfcc"  # files from before the option
+
+
+def test_unfreezing_the_top_convolutions_keeps_the_embedding_and_lets_only_them_learn():
+    frontend = SpeechEmbedding().load_pretrained()
+    names = list(frontend.state_dict())
+    waveform = torch.from_numpy(chirp())[None]
+    with torch.no_grad():
+        before = frontend(waveform)
+    tuned = frontend.unfreeze(3)
+    assert [tuple(p.shape) for p in tuned] == [(96, 96, 1, 3), (96,), (96, 96, 3, 1), (96,), (96, 96, 3, 1)]
+    assert sorted(frontend.state_dict()) == sorted(names)  # a checkpoint saved while tuning loads into a frozen front-end
+    after = frontend(waveform)
+    torch.testing.assert_close(after, before)
+    after.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in tuned)
+    assert list(frontend.parameters()) == tuned
+    with pytest.raises(ValueError, match="tune 1 to 20"):
+        SpeechEmbedding().unfreeze(21)

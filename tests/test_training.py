@@ -207,3 +207,29 @@ def test_train_with_the_pretrained_embedding_front_end_learns_and_keeps_its_weig
         if name not in ("mean", "std"):  # the normalization is fitted to the training clips
             torch.testing.assert_close(value, pretrained[name], msg=name)
     assert not torch.equal(model.frontend.std, torch.ones(96))
+
+
+def test_tune_embedding_trains_only_the_embeddings_last_convolutions_and_ships_them_frozen(tmp_path, capsys, tone_words):
+    from speechcmd.model.features import SpeechEmbedding
+
+    code, (out, err) = train_cli(capsys, tone_words, tmp_path / "run", "--front-end", "speech_embedding", "--epochs", 6, "--lr", 0.01,
+                                 "--tune-embedding", 2)
+    assert code == 0, err
+    model = load_model(tmp_path / "run" / "best.pt")
+    assert model.metadata["test_accuracy"] > 0.6  # chance is 0.25
+    assert model.metadata["train_config"]["tune_embedding"] == 2
+    assert not list(model.frontend.parameters())  # loaded for use, the embedding is frozen again
+    pretrained = SpeechEmbedding().load_pretrained().state_dict()
+    tuned = {"weight17", "bias17", "last_weight"}  # the last two convolutions
+    for name, value in model.frontend.state_dict().items():
+        if name in tuned:
+            assert not torch.equal(value, pretrained[name]), name
+        elif name not in ("mean", "std"):
+            torch.testing.assert_close(value, pretrained[name], msg=name)
+
+
+def test_tune_embedding_with_the_mfcc_front_end_is_one_sentence(tmp_path, capsys, tone_words):
+    code, (out, err) = train_cli(capsys, tone_words, tmp_path / "run", "--epochs", 1, "--tune-embedding", 2)
+    assert code != 0 and "only the speech embedding front-end can be tuned" in err and "Traceback" not in err
+    code, (out, err) = train_cli(capsys, tone_words, tmp_path / "run2", "--front-end", "speech_embedding", "--epochs", 1, "--tune-embedding", 21)
+    assert code == 2 and "--tune-embedding must be a whole number from 0 to 20" in err and "Traceback" not in err

@@ -96,6 +96,10 @@ class TrainConfig:
     # reverberation and level): a teacher that knows clean speech tells a student hearing the noisy
     # copy what was said (teacher-student learning for robust speech, Li et al. 2017).
     distill_clean: bool = False
+    # The speech embedding's last convolutions trained with the rest (0: the embedding stays frozen),
+    # at this share of the learning rate and without weight decay (it starts from pretrained weights).
+    tune_embedding: int = 0
+    tune_lr_scale: float = 0.1
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # mixed precision, on CUDA only
@@ -118,6 +122,8 @@ class TrainConfig:
         check_range("patience", self.patience, 0, 100_000, integer=True)
         check_range("distillation_weight", self.distillation_weight, 0.0, 1.0)
         check_range("temperature", self.temperature, 0.01, 100.0)
+        check_range("tune_embedding", self.tune_embedding, 0, 20, integer=True)
+        check_range("tune_lr_scale", self.tune_lr_scale, 0.0, 100.0)
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
         if not isinstance(self.distill_clean, bool):
             raise ValueError(f"distill_clean must be true or false, not {self.distill_clean!r}.")

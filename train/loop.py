@@ -91,6 +91,11 @@ class Trainer:
                                 f"add {UNKNOWN} to the labels or train without fragments.")
         self.is_command = torch.tensor([label not in NON_COMMANDS for label in dataset.labels], device=self.device)
 
+        self.tuned = []  # the embedding's parameters being tuned (`TrainConfig.tune_embedding`)
+        if config.tune_embedding:
+            if not hasattr(model.frontend, "unfreeze"):
+                raise TrainingError("only the speech embedding front-end can be tuned; train with --front-end speech_embedding or without --tune-embedding.")
+            self.tuned = model.frontend.unfreeze(config.tune_embedding)
         self.optimizer = self._make_optimizer()
         self.steps_per_epoch = math.ceil(len(self.rows["train"]) / config.batch_size)
         self.epoch = 0  # completed epochs
@@ -106,10 +111,13 @@ class Trainer:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.config
-        # No weight decay on biases (the 1-d parameters).
-        decay = [p for p in self.model.parameters() if p.ndim > 1]
-        rest = [p for p in self.model.parameters() if p.ndim <= 1]
+        # No weight decay on biases (the 1-d parameters), nor on the embedding's pretrained weights.
+        tuned = {id(p) for p in self.tuned}
+        decay = [p for p in self.model.parameters() if p.ndim > 1 and id(p) not in tuned]
+        rest = [p for p in self.model.parameters() if p.ndim <= 1 and id(p) not in tuned]
         groups = [{"params": decay, "weight_decay": c.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        if self.tuned:
+            groups.append({"params": self.tuned, "weight_decay": 0.0, "lr_scale": c.tune_lr_scale})
         if c.optimizer == "adam":
             return torch.optim.Adam(groups, lr=c.learning_rate)
         if c.optimizer == "adamw":
@@ -167,7 +175,7 @@ class Trainer:
             index = order[step * c.batch_size : (step + 1) * c.batch_size].numpy()
             targets = targets_all[index].to(self.device)
             for group in self.optimizer.param_groups:
-                group["lr"] = self.learning_rate(epoch * self.steps_per_epoch + step)
+                group["lr"] = self.learning_rate(epoch * self.steps_per_epoch + step) * group.get("lr_scale", 1.0)
             dry = vary_speaker(self.waveforms(rows_all[index]), c.augment, self.sample_rate, augment)
             words = targets
             dry, targets = word_fragments(dry, targets, self.is_command[targets], self.unknown, c.augment, self.sample_rate, augment)
