@@ -117,7 +117,8 @@ class SpeechEmbedding(nn.Module):
     is fixed (`EMBEDDING_FLOOR_DB`) and the caller may give the window with its context
     (`forward(..., context_included=True)`, `config.input_samples` long) instead of zeros. The network: 20 convolutions with
     leaky ReLU clamped at -0.4 and five max-pools; its weights are buffers (saved in every
-    checkpoint, never trained, moved with the model), loaded by `load_pretrained`.
+    checkpoint, moved with the model), loaded by `load_pretrained`, and frozen: only training that
+    asks for it (`unfreeze`, `speechcmd train --tune-embedding`) moves the last few.
     """
 
     def __init__(self, config: FeatureConfig = FeatureConfig.speech_embedding()):
