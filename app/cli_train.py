@@ -316,12 +316,13 @@ def run_train(args: argparse.Namespace) -> int:
             torch.manual_seed(config.seed)
             model = SpeechCommandsModel(model_config, dataset.labels)
             print(f"data: {root} ({dataset.split_rule}) {describe(dataset)}", file=sys.stderr)
-            print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters; run folder: {run_dir}", file=sys.stderr)
             teachers = [load_model(path) for path in teacher_paths]
             trainer = Trainer(
                 model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet,
                 metadata={"command": command, "teachers": teacher_paths}, teachers=teachers,
             )
+            tuned = f" ({sum(p.numel() for p in trainer.tuned):,} of them in the embedding)" if trainer.tuned else ""
+            print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters trained{tuned}; run folder: {run_dir}", file=sys.stderr)
             if args.resume:
                 trainer.resume(args.resume)
             result = trainer.fit()

@@ -215,6 +215,7 @@ def test_tune_embedding_trains_only_the_embeddings_last_convolutions_and_ships_t
     code, (out, err) = train_cli(capsys, tone_words, tmp_path / "run", "--front-end", "speech_embedding", "--epochs", 6, "--lr", 0.01,
                                  "--tune-embedding", 2)
     assert code == 0, err
+    assert "(55,392 of them in the embedding)" in err  # two 96 x 96 x 3 kernels and one bias
     model = load_model(tmp_path / "run" / "best.pt")
     assert model.metadata["test_accuracy"] > 0.6  # chance is 0.25
     assert model.metadata["train_config"]["tune_embedding"] == 2
