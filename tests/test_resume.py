@@ -171,3 +171,17 @@ def test_a_second_run_into_a_folder_being_trained_into_is_refused(run, run_copy,
     assert code == 2
     assert "another speechcmd process is training here" in one_sentence(err)
     assert read_checkpoint(run_copy / "last.pt")["training"]["epoch"] == 1
+
+
+def test_a_run_that_tunes_the_embedding_resumes_tuning_it(run, tmp_path, capsys):
+    data = read_checkpoint(run / "last.pt")["metadata"]["trained_on"]
+    out = tmp_path / "tuned"
+    code = main(["train", "--data", data, "--labels", LABELS, "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                 "--epochs", "1", *TINY, "--front-end", "speech_embedding", "--tune-embedding", "2", "--lr", "0.01"])
+    assert code == 0, capsys.readouterr().err
+    before = read_checkpoint(out / "last.pt")["state_dict"]["frontend.last_weight"].clone()
+    code, _, err = resume(capsys, out / "last.pt", "--epochs", 2, "--quiet", alone=True)
+    assert code == 0, err
+    last = read_checkpoint(out / "last.pt")
+    assert last["training"]["epoch"] == 2 and last["metadata"]["train_config"]["tune_embedding"] == 2
+    assert not torch.equal(last["state_dict"]["frontend.last_weight"], before)  # the second epoch tuned it too
