@@ -63,6 +63,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                      help="train the speech embedding's last N convolutions (of 20) too, 0 = keep it frozen (default: %(default)s)")
     opt.add_argument("--tune-lr-scale", type=float, default=training.tune_lr_scale,
                      help="their learning rate, as a share of --lr (default: %(default)s)")
+    opt.add_argument("--ema-decay", type=float, default=training.ema_decay, metavar="DECAY",
+                     help="validate, keep and test an exponential moving average of the weights with this decay per step, e.g. 0.998; 0 = off (default: %(default)s)")
     opt.add_argument("--seed", type=int, default=training.seed, help="seed for initialization, shuffling and augmentation (default: %(default)s)")
     add_device_argument(opt)
     opt.add_argument("--no-amp", action="store_true", default=not training.amp, help="no mixed precision on CUDA")
@@ -114,7 +116,7 @@ def configs_from_args(args: argparse.Namespace, root: Path, device: str):
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
         clip_grad_norm=args.clip_grad, label_smoothing=args.label_smoothing, patience=args.patience,
         distillation_weight=args.distill_weight, temperature=args.temperature, distill_clean=args.distill_clean,
-        tune_embedding=args.tune_embedding, tune_lr_scale=args.tune_lr_scale, seed=args.seed, device=device, amp=not args.no_amp, augment=augment,
+        tune_embedding=args.tune_embedding, tune_lr_scale=args.tune_lr_scale, ema_decay=args.ema_decay, seed=args.seed, device=device, amp=not args.no_amp, augment=augment,
     )
     model_config = ModelConfig(
         cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, pooling=args.pooling,
@@ -140,7 +142,7 @@ RUN_SETTINGS = {
     "warmup_epochs": ("training", "warmup_epochs"), "clip_grad": ("training", "clip_grad_norm"),
     "label_smoothing": ("training", "label_smoothing"), "distill_weight": ("training", "distillation_weight"),
     "temperature": ("training", "temperature"), "distill_clean": ("training", "distill_clean"), "seed": ("training", "seed"),
-    "tune_embedding": ("training", "tune_embedding"), "tune_lr_scale": ("training", "tune_lr_scale"),
+    "tune_embedding": ("training", "tune_embedding"), "tune_lr_scale": ("training", "tune_lr_scale"), "ema_decay": ("training", "ema_decay"),
     "time_shift_ms": ("augment", "time_shift_ms"), "fragments": ("augment", "fragment_probability"), "fragment_noise": ("augment", "fragment_noise"), "noise_probability": ("augment", "noise_probability"),
     "noise_volume": ("augment", "noise_max_volume"), "time_masks": ("augment", "time_masks"),
     "freq_masks": ("augment", "freq_masks"), "speed": ("augment", "speed_range"), "volume": ("augment", "volume_range"),

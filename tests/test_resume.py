@@ -23,7 +23,7 @@ LABELS = "yes,no,up,_unknown_"
 TINY = ["--hidden", "8", "--layers", "1", "--batch-size", "8", "--quiet", "--warmup-epochs", "0",
         "--validation-fraction", "0.2", "--test-fraction", "0.2"]
 # Not the defaults: a resume that rebuilt the model from the command line would get them wrong.
-RUN_SETTINGS = ["--hop-ms", "20", "--cmn", "--pooling", "mean", "--dropout", "0.2", "--seed", "5"]
+RUN_SETTINGS = ["--hop-ms", "20", "--cmn", "--pooling", "mean", "--dropout", "0.2", "--seed", "5", "--ema-decay", "0.9"]
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,7 @@ def test_resume_alone_takes_the_data_and_every_setting_from_the_run(run, run_cop
     assert best.config == load_model(run / "best.pt").config  # hop 20 ms, CMN, mean pooling, dropout 0.2
     assert best.config.features.hop_ms == 20 and best.config.pooling == "mean"
     assert last["training"]["epoch"] == 2 and last["metadata"]["train_config"]["seed"] == 5
+    assert last["metadata"]["train_config"]["ema_decay"] == 0.9 and len(last["training"]["average"]) == len(list(best.parameters()))
     assert len((run_copy / "metrics.jsonl").read_text().splitlines()) == 2
     assert not list(run_copy.glob("*.tmp"))
 
@@ -82,6 +83,7 @@ def test_resume_alone_takes_the_data_and_every_setting_from_the_run(run, run_cop
     (["--optimizer", "rmsprop"], "--optimizer rmsprop (the run has adamw)"),
     (["--labels", "yes,no,_unknown_"], "--labels yes,no,_unknown_ (the run has yes,no,up,_unknown_)"),
     (["--seed", "0"], "--seed 0 (the run has 5)"),  # the default, typed: still a contradiction
+    (["--ema-decay", "0"], "--ema-decay 0.0 (the run has 0.9)"),
 ])
 def test_resume_with_changed_options_is_refused_naming_them_and_changes_nothing(run_copy, capsys, options, named):
     before = {name: (run_copy / name).read_bytes() for name in ("last.pt", "best.pt")}
@@ -112,6 +114,8 @@ DAMAGE = {
     "no optimizer": (lambda d: d["training"].pop("optimizer"), "no optimizer state"),
     "history shorter than the epochs": (lambda d: d["training"].update(history=[]), "one entry per epoch"),
     "best accuracy of 7": (lambda d: d["training"].update(best_accuracy=7.0), "best accuracy is 7.0"),
+    "no moving average": (lambda d: d["training"].pop("average"), "no moving average of the weights"),
+    "NaN in the moving average": (lambda d: d["training"]["average"][0].fill_(float("nan")), "moving average does not fit"),
 }
 
 

@@ -53,19 +53,20 @@ def test_evaluate_reports_accuracy_per_class_and_confusion_as_json(tmp_path, cap
     assert set(result["per_class"]["yes"]) == {"precision", "recall", "support"}
 
 
-def _trainer(dataset, run_dir, cache_dir, epochs):
+def _trainer(dataset, run_dir, cache_dir, epochs, ema_decay=0.0):
     torch.manual_seed(0)
     model = SpeechCommandsModel(ModelConfig(hidden_size=8, num_layers=1), dataset.labels)
-    config = TrainConfig(epochs=epochs, batch_size=16, warmup_epochs=0, seed=3)
+    config = TrainConfig(epochs=epochs, batch_size=16, warmup_epochs=0, seed=3, ema_decay=ema_decay)
     return Trainer(model, dataset, config, run_dir, cache_dir, progress=False)
 
 
-def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, tone_words):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9], ids=["plain", "moving-average"])
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, tone_words, ema_decay):
     dataset = build_dataset(tone_words, "yes,no,up,_unknown_", 0.2, 0.2)
-    straight = _trainer(dataset, tmp_path / "straight", tmp_path / "cache", epochs=3)
+    straight = _trainer(dataset, tmp_path / "straight", tmp_path / "cache", epochs=3, ema_decay=ema_decay)
     straight.fit()
 
-    interrupted = _trainer(dataset, tmp_path / "split", tmp_path / "cache", epochs=3)
+    interrupted = _trainer(dataset, tmp_path / "split", tmp_path / "cache", epochs=3, ema_decay=ema_decay)
     train_epoch = interrupted.train_epoch
 
     def ctrl_c_in_third_epoch(epoch):
@@ -77,14 +78,15 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, tone_wor
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit()
     assert (tmp_path / "split" / "interrupted.pt").is_file()
-    resumed = _trainer(dataset, tmp_path / "split", tmp_path / "cache", epochs=3)
+    resumed = _trainer(dataset, tmp_path / "split", tmp_path / "cache", epochs=3, ema_decay=ema_decay)
     resumed.resume(tmp_path / "split" / "last.pt")
     resumed.fit()
 
-    a = read_checkpoint(tmp_path / "straight" / "last.pt")["state_dict"]
-    b = read_checkpoint(tmp_path / "split" / "last.pt")["state_dict"]
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+    for name in ("last.pt", "best.pt"):  # with the moving average, best.pt holds it: it must resume too
+        a = read_checkpoint(tmp_path / "straight" / name)["state_dict"]
+        b = read_checkpoint(tmp_path / "split" / name)["state_dict"]
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=f"{name} {key}")
     assert [h["validation_accuracy"] for h in straight.history] == [h["validation_accuracy"] for h in resumed.history]
 
 
@@ -227,6 +229,26 @@ def test_tune_embedding_trains_only_the_embeddings_last_convolutions_and_ships_t
             assert not torch.equal(value, pretrained[name]), name
         elif name not in ("mean", "std"):
             torch.testing.assert_close(value, pretrained[name], msg=name)
+
+
+def test_with_ema_decay_the_kept_model_is_the_moving_average_of_the_weights_and_it_learns(tmp_path, capsys, tone_words):
+    code, (out, err) = train_cli(capsys, tone_words, tmp_path / "run", "--epochs", 8, "--lr", 0.01, "--ema-decay", 0.95)
+    assert code == 0, err
+    model = load_model(tmp_path / "run" / "best.pt")
+    assert model.metadata["test_accuracy"] > 0.6  # chance is 0.25
+    assert model.metadata["train_config"]["ema_decay"] == 0.95
+
+    code, (out, err) = train_cli(capsys, tone_words, tmp_path / "one", "--epochs", 1, "--lr", 0.01, "--ema-decay", 0.95)
+    assert code == 0, err
+    best, last = read_checkpoint(tmp_path / "one" / "best.pt"), read_checkpoint(tmp_path / "one" / "last.pt")
+    average = dict(zip([name for name, _ in model.named_parameters()], last["training"]["average"]))
+    assert set(average) < set(best["state_dict"])  # the parameters; buffers (normalization) are not averaged
+    for name, value in average.items():  # the only epoch is the best: best.pt holds the average, last.pt the weights
+        torch.testing.assert_close(best["state_dict"][name], value, rtol=0, atol=0, msg=name)
+    assert any(not torch.equal(last["state_dict"][name], value) for name, value in average.items())
+
+    code, (out, err) = train_cli(capsys, tone_words, tmp_path / "bad", "--ema-decay", 1)
+    assert code == 2 and "--ema-decay must be" in err and "Traceback" not in err
 
 
 def test_tune_embedding_with_the_mfcc_front_end_is_one_sentence(tmp_path, capsys, tone_words):

@@ -100,6 +100,9 @@ class TrainConfig:
     # at this share of the learning rate and without weight decay (it starts from pretrained weights).
     tune_embedding: int = 0
     tune_lr_scale: float = 0.1
+    # An exponential moving average of the weights (Polyak averaging), 0 = off: validation, best.pt and
+    # the test see the average, which smooths over the last few hundred steps' noise.
+    ema_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # mixed precision, on CUDA only
@@ -124,6 +127,7 @@ class TrainConfig:
         check_range("temperature", self.temperature, 0.01, 100.0)
         check_range("tune_embedding", self.tune_embedding, 0, 20, integer=True)
         check_range("tune_lr_scale", self.tune_lr_scale, 0.0, 100.0)
+        check_range("ema_decay", self.ema_decay, 0.0, 0.99999)
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
         if not isinstance(self.distill_clean, bool):
             raise ValueError(f"distill_clean must be true or false, not {self.distill_clean!r}.")

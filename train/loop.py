@@ -2,7 +2,8 @@
 
 `Trainer.fit` runs epochs with a warm-up + cosine (or step) learning-rate schedule, gradient
 clipping, label smoothing and early stopping on validation accuracy. After every epoch it writes
-`last.pt` (everything needed to resume exactly) and, on a new best validation accuracy, `best.pt`.
+`last.pt` (everything needed to resume exactly) and, on a new best validation accuracy, `best.pt`
+(with `ema_decay`, validation and best.pt see the moving average of the weights, not the last step's).
 Each epoch's shuffling, augmentation and dropout draw from generators seeded by (seed, epoch), so
 a run resumed from `last.pt` repeats the epochs an uninterrupted run would have.
 """
@@ -13,6 +14,7 @@ import json
 import math
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -97,6 +99,8 @@ class Trainer:
                 raise TrainingError("only the speech embedding front-end can be tuned; train with --front-end speech_embedding or without --tune-embedding.")
             self.tuned = model.frontend.unfreeze(config.tune_embedding)
         self.optimizer = self._make_optimizer()
+        # The weights' moving average (`TrainConfig.ema_decay`), one tensor per model parameter.
+        self.average = [p.detach().clone() for p in self.model.parameters()] if config.ema_decay else []
         self.steps_per_epoch = math.ceil(len(self.rows["train"]) / config.batch_size)
         self.epoch = 0  # completed epochs
         self.history: list[dict] = []
@@ -206,12 +210,42 @@ class Trainer:
                 nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_grad_norm)
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            self._update_average(epoch * self.steps_per_epoch + step)
             loss_sum += loss.item() * len(index)
             correct += (logits.argmax(-1) == targets).sum().item()
             seen += len(index)
             if self.progress:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         return {"train_loss": loss_sum / seen, "train_accuracy": correct / seen}
+
+    @torch.no_grad()
+    def _update_average(self, step: int) -> None:
+        """Move the average towards the weights; the decay ramps up over the first steps, so that
+        the average soon forgets the random initialization (as TensorFlow's ExponentialMovingAverage
+        with num_updates does)."""
+        if not self.average:
+            return
+        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
+        for average, weight in zip(self.average, self.model.parameters()):
+            average.lerp_(weight.detach(), 1.0 - decay)
+
+    @contextmanager
+    def _averaged(self):
+        """The model holds the averaged weights inside the block (nothing changes without an average)."""
+        if not self.average:
+            yield
+            return
+        parameters = list(self.model.parameters())
+        trained = [p.detach().clone() for p in parameters]
+        with torch.no_grad():
+            for p, average in zip(parameters, self.average):
+                p.copy_(average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, weight in zip(parameters, trained):
+                    p.copy_(weight)
 
     def distillation_loss(self, waveform: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """KL divergence from the teachers' averaged, softened prediction on the same augmented batch,
@@ -288,6 +322,7 @@ class Trainer:
                 "best_accuracy": self.best_accuracy,
                 "best_epoch": self.best_epoch,
                 "train_config": asdict(self.config),
+                **({"average": [a.cpu() for a in self.average]} if self.average else {}),
             },
         )
 
@@ -312,6 +347,8 @@ class Trainer:
         self.history = list(state["history"])
         self.best_accuracy = float(state["best_accuracy"])
         self.best_epoch = state["best_epoch"]
+        for average, saved in zip(self.average, state.get("average", ())):
+            average.copy_(saved)
         self.resumed_from = path
 
     def _check_training_state(self, state: dict, path: Path) -> None:
@@ -329,6 +366,13 @@ class Trainer:
         history = state.get("history")
         if not isinstance(history, list) or len(history) != epoch or not all(isinstance(h, dict) for h in history):
             raise damaged("its history does not list one entry per epoch")
+        if self.average:
+            saved = state.get("average")
+            if not isinstance(saved, list) or len(saved) != len(self.average):
+                raise damaged("no moving average of the weights, which --ema-decay keeps")
+            for value, average in zip(saved, self.average):
+                if not isinstance(value, torch.Tensor) or value.shape != average.shape or not value.isfinite().all():
+                    raise damaged("its moving average does not fit this model or is not finite")
         if not isinstance(state.get("scaler"), dict):
             raise damaged("no gradient-scaler state")
         optimizer = state.get("optimizer")
@@ -400,7 +444,8 @@ class Trainer:
                         f"lower --lr (now {c.learning_rate}) or --clip-grad."
                     )
                 if len(self.rows["validation"]):
-                    predictions, validation_loss = self.predict("validation")
+                    with self._averaged():
+                        predictions, validation_loss = self.predict("validation")
                     accuracy = float((predictions == self.targets["validation"].numpy()).mean())
                     improved = accuracy > self.best_accuracy
                 else:  # no validation speakers (a refit on all but the test split): keep the newest epoch
@@ -419,7 +464,8 @@ class Trainer:
                 log.flush()
                 if improved:
                     self.best_accuracy, self.best_epoch = (accuracy if accuracy is not None else -1.0), self.epoch
-                    self._save("best.pt", self._metadata())
+                    with self._averaged():
+                        self._save("best.pt", self._metadata())
                 self.save_last()
                 print(
                     f"epoch {self.epoch:3d}/{c.epochs}  loss {metrics['train_loss']:.3f}  "
