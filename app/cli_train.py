@@ -64,7 +64,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     opt.add_argument("--tune-lr-scale", type=float, default=training.tune_lr_scale,
                      help="their learning rate, as a share of --lr (default: %(default)s)")
     opt.add_argument("--ema-decay", type=float, default=training.ema_decay, metavar="DECAY",
-                     help="validate, keep and test an exponential moving average of the weights with this decay per step, e.g. 0.998; 0 = off (default: %(default)s)")
+                     help="validate, keep and test an exponential moving average of the weights with this decay per step, e.g. 0.995; 0 = off (default: %(default)s)")
     opt.add_argument("--seed", type=int, default=training.seed, help="seed for initialization, shuffling and augmentation (default: %(default)s)")
     add_device_argument(opt)
     opt.add_argument("--no-amp", action="store_true", default=not training.amp, help="no mixed precision on CUDA")
