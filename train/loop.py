@@ -227,7 +227,7 @@ class Trainer:
             return
         decay = min(self.config.ema_decay, (1 + step) / (10 + step))
         for average, weight in zip(self.average, self.model.parameters()):
-            average.lerp_(weight.detach(), 1.0 - decay)
+            average.lerp_(weight, 1.0 - decay)
 
     @contextmanager
     def _averaged(self):
