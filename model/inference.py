@@ -140,7 +140,8 @@ class Classifier:
     @torch.inference_mode()
     def _stream_probabilities(self, blocks: Iterable[np.ndarray]) -> Iterator[tuple[float, np.ndarray]]:
         """`window_probabilities` for a model with stream context: the recording is embedded once
-        (`StreamWindows`, as the live window does), and the windows' recurrent layers run in batches."""
+        (`StreamWindows`, as the live window does), and the windows' recurrent layers run in batches.
+        A long block (a whole recording) is embedded a batch of windows at a time, in bounded memory."""
         stream = StreamWindows(self.model, self.hop_samples)
         waiting = []
 
@@ -152,10 +153,12 @@ class Classifier:
             waiting.clear()
             return out
 
+        piece = self.batch_size * self.hop_samples  # a long block is embedded a batch of windows at a time
         for block in blocks:
-            waiting.extend(stream.push(block))
-            if len(waiting) >= self.batch_size:
-                yield from scored()
+            for start in range(0, len(block), piece):
+                waiting.extend(stream.push(block[start : start + piece]))
+                if len(waiting) >= self.batch_size:
+                    yield from scored()
         waiting.extend(stream.finish())
         if waiting:
             yield from scored()
