@@ -90,13 +90,20 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
     from speechcmd.model.audio import load_audio
     from speechcmd.model.detection import NON_COMMANDS
     from speechcmd.model.inference import Classifier, fit_to_window
-    from speechcmd.train.data import SILENCE, UNKNOWN, build_dataset
+    from speechcmd.train.data import SILENCE, UNKNOWN, DatasetError, build_dataset, trained_speakers
     from speechcmd.train.noise import scale_to_db
 
     classifier = Classifier(model)
     labels = model.labels
     samples = classifier.window_samples
     dataset = build_dataset(data, **split_parameters)
+    metadata = getattr(model, "metadata", None) or {}
+    heard = trained_speakers(metadata, dataset.speakers(split))
+    if heard:  # a refit (--validation-fraction 0) trained on the validation speakers
+        raise DatasetError(
+            f"{metadata.get('path', 'the model')} was trained on {len(heard)} of the {split} speakers ({metadata.get('split')}); "
+            "measure it on speakers it never heard (--split test)."
+        )
     items = dataset.splits[split]
     windows = np.stack([fit_to_window(load_audio(clip.path, classifier.sample_rate), samples) if clip.noise_cut is None
                         else np.zeros(samples, np.float32) for clip, _ in items])
@@ -202,7 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     model = load_model(args.model)
     split = {"labels": "12", "validation_fraction": args.validation_fraction, "test_fraction": args.test_fraction, "salt": args.split_salt}
-    report = run_suite(model, args.data, args.noise, args.split, split, stream_minutes=args.minutes, quiet_minutes=args.quiet_minutes)
+    from speechcmd.train.data import DatasetError
+
+    try:
+        report = run_suite(model, args.data, args.noise, args.split, split, stream_minutes=args.minutes, quiet_minutes=args.quiet_minutes)
+    except DatasetError as error:
+        print(f"bench.robustness: {error}", file=sys.stderr)
+        return 2
     report["model"] = str(args.model or "bundled")
     print(format_table(report))
     if args.json:

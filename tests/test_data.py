@@ -12,6 +12,7 @@ from speechcmd.train.data import (
     resolve_labels,
     scan_folder,
     speaker_of,
+    trained_speakers,
 )
 from conftest import tone, write_wav
 
@@ -93,6 +94,21 @@ def test_a_smaller_validation_share_never_moves_test_speakers(tmp_path):
     narrow = build_dataset(root, "yes,no,up,cat", 0.05, 0.2)
     assert wide.speakers("test") == narrow.speakers("test")
     assert narrow.speakers("validation") < wide.speakers("validation")
+
+
+def test_a_refit_on_the_validation_speakers_is_known_to_have_heard_them_and_never_the_test_speakers(tmp_path):
+    """A model's own split tells a suite which speakers it trained on, so that a refit on train +
+    validation (`--validation-fraction 0`) is never scored on its validation speakers as if new."""
+    root = make_folder(tmp_path, speakers=60, clips_per_speaker=1)
+    recipe = build_dataset(root, "yes,no,up,cat", 0.2, 0.2)
+    refit = build_dataset(root, "yes,no,up,cat", 0.0, 0.2)
+    as_saved = {"split_parameters": refit.split_parameters, "split": refit.split_rule}
+    assert trained_speakers(as_saved, recipe.speakers("validation")) == recipe.speakers("validation")
+    assert trained_speakers(as_saved, recipe.speakers("test")) == set()
+    same = {"split_parameters": recipe.split_parameters, "split": recipe.split_rule}
+    assert trained_speakers(same, recipe.speakers("validation") | recipe.speakers("test")) == set()
+    assert trained_speakers(same, recipe.speakers("train")) == recipe.speakers("train")
+    assert trained_speakers({}, recipe.speakers("train")) == set()  # no record: nothing claimed
 
 
 def test_fractions_are_respected_roughly(tmp_path):

@@ -106,6 +106,16 @@ def split_of(speaker: str, validation_fraction: float, test_fraction: float, sal
     return "train"
 
 
+def trained_speakers(metadata: dict, speakers: set[str]) -> set[str]:
+    """Those of `speakers` that a model with this checkpoint metadata trained on, by its speaker
+    hash. A model split by official lists, or with no record of its split, claims none."""
+    parameters = metadata.get("split_parameters")
+    if not parameters or str(metadata.get("split", "")).startswith("official"):
+        return set()
+    fractions = parameters["validation_fraction"], parameters["test_fraction"]
+    return {s for s in speakers if split_of(s, *fractions, parameters["salt"]) == "train"}
+
+
 def silence_clips(noise_files: list[Path], split: str, others: int, fraction: float, seed: int) -> list[Clip]:
     """The standard protocol's silence for datasets without a `_silence_` folder (the full Speech
     Commands): about `fraction` of the split, 1 s cuts of the background-noise recordings at a
