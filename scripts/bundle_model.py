@@ -66,6 +66,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "models" / BUNDLED_MODEL_NAME)
     parser.add_argument("--split", type=json.loads, help="split parameters as JSON, for runs older than their metadata field")
     parser.add_argument("--policy-data", type=Path, help="the training data folder: choose the detection policy on its validation speakers (default: keep the run's)")
+    parser.add_argument("--policy-from", type=Path, metavar="MODEL",
+                        help="copy the detection policy, and the validation figures it was chosen on, from this model file: for a "
+                             "refit on train + validation speakers (--validation-fraction 0), which has none left to choose on, give "
+                             "the bundled run of the same recipe")
     parser.add_argument("--budgets", type=float, nargs="+", default=[5.0, 12.0], metavar="PER_HOUR",
                         help="false alarms per hour allowed on the quiet and the noisy validation recording, and, if given, "
                              "on a third one with babble (default: issue 10's 5 12; for the speech-embedding model they cost "
@@ -84,6 +88,15 @@ def main() -> int:
     split = metadata.get("split_parameters") or args.split
     if split is None:
         raise SystemExit("the run has no split_parameters in its metadata; pass --split '{...}'")
+    if args.policy_data and args.policy_from:
+        raise SystemExit("give --policy-data (choose a policy) or --policy-from (copy one), not both")
+    if args.policy_data and not split.get("validation_fraction"):
+        raise SystemExit(f"{args.run} has no validation speakers (a refit): copy the policy of its recipe's run with --policy-from MODEL")
+    chosen = None
+    if args.policy_from:
+        chosen = read_checkpoint(args.policy_from)["metadata"]
+        if "detection_policy" not in chosen:
+            raise SystemExit(f"{args.policy_from}: has no detection_policy in its metadata; give a bundled model")
     metadata["split_parameters"] = split
     dataset = build_dataset(args.data, **split)
     truth = {clip.path: label for clip, label in dataset.splits["test"]}
@@ -107,6 +120,10 @@ def main() -> int:
         metadata.update(detection_policy=policy.to_dict(), detection_policy_validation=row)
         (args.run / "policy_curve.json").write_text(json.dumps(rows, indent=1))  # every policy tried: the card's curve
         print(f"detection policy {policy.to_dict()}: {json.dumps({k: row[k] for k in ('quiet', 'noise_snr_10', 'babble_snr_10') if k in row})}")
+    if chosen is not None:
+        metadata.update(detection_policy=chosen["detection_policy"], detection_policy_validation=chosen.get("detection_policy_validation"),
+                        detection_policy_from=chosen.get("bundled_from", str(args.policy_from)))
+        print(f"detection policy {chosen['detection_policy']}, as {args.policy_from} (chosen there on validation speakers)")
     save_checkpoint(args.out, model, metadata)
     plot_confusion(result, args.out.parent / "confusion.png", "Held-out test speakers")
     history = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
