@@ -14,6 +14,12 @@ budget adds a third recording, `--minutes` of the training babble alone (its noi
 *babble*) 10 dB under the words, with that budget: people talking in the room. The held-out noise of the robustness suite plays no part in it.
 The recordings are long because false alarms are rare: in 30 minutes one more is 2 per hour, and
 two seeds of one recipe chose thresholds 0.6 and 0.7 from a false alarm or two.
+
+A refit of a chosen recipe on the train and validation speakers (`speechcmd train
+--validation-fraction 0`, the shipped model since 2026-12-02) has no validation speakers to choose
+on: `--policy-from` copies the operating point chosen for the recipe's own run instead.
+
+    python scripts/bundle_model.py runs/refit --data runs/room-data/merged --policy-from runs/embedding/bundled.pt
 """
 
 from __future__ import annotations
