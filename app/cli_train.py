@@ -368,6 +368,8 @@ def run_streaming(args: argparse.Namespace, model, device: str) -> int:
     split_parameters = model.metadata.get("split_parameters")
     if args.split != "all" and not split_parameters:
         raise UserError(f"{args.model or 'the model'}: has no split_parameters in its metadata; use --split all.")
+    if args.split == "validation" and split_parameters.get("validation_fraction") == 0:
+        raise UserError(f"{args.model or 'the bundled model'}: has no validation speakers (a refit on them, --validation-fraction 0); use --split test.")
     try:
         words = load_words(Path(args.data), model.labels, split_parameters, args.split)
         background = None

@@ -157,3 +157,14 @@ def test_evaluate_streaming_refuses_a_split_the_model_does_not_know(capsys, tone
     code = main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(tone_folder), "--streaming", "--split", "validation"])
     assert code != 0
     assert "split" in capsys.readouterr().err
+
+
+def test_evaluate_streaming_tells_a_refit_has_no_validation_speakers(tmp_path, capsys, tone_folder, tiny_model):
+    """A model refit on its validation speakers (the bundled one since 2026-12-02) is told so, not
+    told that the data folder lacks clips."""
+    split = {"labels": list(tiny_model.labels), "validation_fraction": 0.0, "test_fraction": 0.15, "salt": "speechcmd"}
+    refit = save_checkpoint(tmp_path / "refit.pt", tiny_model, {"split_parameters": split})
+    code = main(["evaluate", "--model", str(refit), "--data", str(tone_folder), "--streaming", "--split", "validation"])
+    assert code != 0
+    error = capsys.readouterr().err
+    assert str(refit) in error and "no validation speakers" in error and "--split test" in error
