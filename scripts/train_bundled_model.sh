@@ -12,7 +12,7 @@
 #      in a room (train/config.py ROOM, noise on half the clips); its detection operating point is
 #      chosen on long recordings of the validation speakers, and the robustness suite runs on them
 #   3. the shipped model: the same recipe refit on the train AND validation speakers (25 epochs, the
-#      last kept; a third fewer training speakers cost 2 to 4 points in noise, model card), measured
+#      last kept; a quarter fewer real speakers cost 3 to 5 points in noise, model card), measured
 #      on the test speakers through the classify path, with the recipe run's operating point copied,
 #      written with its plots and replay bank
 #   4. the robustness suite on the test speakers, the only ones the shipped model never heard (once, for the card)
