@@ -193,6 +193,7 @@ def format_table(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from speechcmd.model.checkpoint import load_model
+    from speechcmd.train.data import DatasetError
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="model file (default: the bundled model)")
@@ -209,8 +210,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     model = load_model(args.model)
     split = {"labels": "12", "validation_fraction": args.validation_fraction, "test_fraction": args.test_fraction, "salt": args.split_salt}
-    from speechcmd.train.data import DatasetError
-
     try:
         report = run_suite(model, args.data, args.noise, args.split, split, stream_minutes=args.minutes, quiet_minutes=args.quiet_minutes)
     except DatasetError as error:

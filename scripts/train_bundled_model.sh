@@ -18,7 +18,7 @@
 #   4. the robustness suite on the test speakers, the only ones the shipped model never heard (once, for the card)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # the shipped run (T1) used one; runs are deterministic for a given thread count
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # the shipped run (TR) and its recipe's (T1) used one; runs are deterministic for a given thread count
 DATA=${1:-../shared/data/speech_commands_12}
 EXTRA=${2:-../shared/data/speech_commands_extra}
 RECIPE=(--front-end speech_embedding --test-fraction 0.15 --pooling mean --dropout 0.1
