@@ -1,11 +1,15 @@
 """Build the room-robust training folder and the held-out noise for the robustness suite.
 
     python scripts/make_room_data.py --out runs/room-data [--negatives 12 --command-takes 3]
+    python scripts/make_room_data.py --download v0.02 ...   # the full dataset instead of the two subsets
 
 Writes, deterministically (seed 0), nothing into the checkout's tracked files:
 - `OUT/merged/`: speech_commands_12 and speech_commands_extra in one folder-per-label tree of
   symbolic links, so that `build_dataset` splits speakers over the union (the extra README's rule);
-  the extra's 25 other words become `_unknown_` under the 12-label protocol.
+  the extra's 25 other words become `_unknown_` under the 12-label protocol. With `--download`, the
+  full Speech Commands release (fetched into the cache by the downloader `speechcmd train
+  --download` uses, or found there) alone: both subsets are cut from it. Its list files are not
+  linked, so the speaker hash splits it as it splits the subsets.
 - `OUT/merged/_background_noise_/`: the TRAINING noise kinds: four of the dataset's six recordings
   (white and pink noise, exercise bike, running tap) and synthesized ones: brown, blue and violet
   noise, 50 and 60 Hz mains hum with harmonics, clicks and knocks, resonant impacts (things set
@@ -24,6 +28,7 @@ Writes, deterministically (seed 0), nothing into the checkout's tracked files:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +41,7 @@ import soundfile as sf
 
 from speechcmd.model.audio import load_audio
 from speechcmd.train.data import DatasetError, link_clips, split_of
+from speechcmd.train.download import ARCHIVES, DownloadError, default_cache_dir, download_speech_commands
 from speechcmd.train.noise import babble, clicks, coloured_noise, impacts, mains_hum
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,30 +173,81 @@ def write(path: Path, samples: np.ndarray) -> None:
     sf.write(str(path), np.clip(samples, -1, 1), SR, subtype="PCM_16")
 
 
+def sources(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """The clips' folder (downloaded if asked) and the extra one to merge with it, if any; every
+    folder the run needs checked first, so that a wrong path is one sentence, not a half-built tree."""
+    if args.download:
+        cache = args.cache_dir.expanduser() if args.cache_dir else default_cache_dir()
+        data = download_speech_commands(args.download, cache / "datasets", url=args.url, sha256=args.sha256)
+    elif args.url or args.sha256:
+        raise DatasetError("--url and --sha256 name a mirror of the --download archive; give --download v0.02 with them.")
+    else:
+        data = args.data
+    extra = args.extra if args.extra is not None else (None if args.download else DATA / "speech_commands_extra")
+    if args.extra is None and extra is not None and not extra.is_dir():
+        extra = None  # the default extra folder is only where ../shared/data has it
+    for folder, what in ((data, "--data"), (extra, "--extra")):
+        if folder is not None and not folder.is_dir():
+            raise DatasetError(f"{folder}: no such folder ({what}); give the folder of clips, one sub-folder per label.")
+    missing = [name for name in TRAIN_RECORDINGS + HELD_OUT_RECORDINGS if not (data / "_background_noise_" / name).is_file()]
+    if missing:
+        raise DatasetError(
+            f"{data / '_background_noise_'}: {', '.join(missing)} missing; the room's noise kinds are the Speech Commands "
+            "background recordings, so give a folder that has them (the dataset's own _background_noise_)."
+        )
+    return data, extra
+
+
+def same_sources(out: Path, data: Path, extra: Path | None, download: str | None) -> None:
+    """Record in `out/sources.json` which folders `out/merged` links; refuse to add other ones to a
+    tree built from them (the subsets' tree and the full release's would mix into one data set)."""
+    record, merged = out / "sources.json", out / "merged"
+    sources = {"data": str(data.resolve()), "extra": str(extra.resolve()) if extra else None}
+    if record.exists():
+        built = json.loads(record.read_text())
+        if built != sources:
+            raise DatasetError(
+                f"{out} was built from {built['data']}" + (f" and {built['extra']}" if built["extra"] else "")
+                + f"; give another --out, or delete {out}, to build from other clips."
+            )
+    elif download and merged.exists() and any(merged.iterdir()):
+        raise DatasetError(f"{merged} already holds clips from an earlier build; give another --out, or delete {out}, to build from the download.")
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(sources, indent=1) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "room-data")
-    parser.add_argument("--data", type=Path, default=DATA / "speech_commands_12")
-    parser.add_argument("--extra", type=Path, default=DATA / "speech_commands_extra")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", type=Path, default=DATA / "speech_commands_12", help="the clips, folder per label, with _background_noise_ (default: %(default)s)")
+    source.add_argument("--download", choices=sorted(ARCHIVES), help="the full Speech Commands release instead, downloaded into the cache if it is not there")
+    parser.add_argument("--url", help="with --download: a mirror's address for the archive (give its --sha256 too)")
+    parser.add_argument("--sha256", help="with --download: the mirror's archive checksum")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="with --download: where datasets are kept (default: $SPEECHCMD_CACHE or ~/.cache/speechcmd)")
+    parser.add_argument("--extra", type=Path, default=None,
+                        help=f"more clips, folder per label, merged by speaker (default: {DATA / 'speech_commands_extra'} where it exists; none with --download)")
     parser.add_argument("--negatives", type=int, default=0, metavar="VOICES",
                         help="also write OUT/synthetic (non-command words and commands in this many espeak-ng voices) "
                              "and OUT/merged_synthetic (merged plus those), default: none")
     parser.add_argument("--command-takes", type=int, default=3, help="takes of each command per synthetic voice (default: %(default)s)")
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    merged, heldout = args.out / "merged", args.out / "heldout_noise"
     try:
-        counts = [link_clips(args.data, merged), link_clips(args.extra, merged) if args.extra.is_dir() else 0]
-    except DatasetError as error:
+        data, extra = sources(args)
+        merged, heldout = args.out / "merged", args.out / "heldout_noise"
+        same_sources(args.out, data, extra, args.download)
+        counts = [link_clips(data, merged), link_clips(extra, merged) if extra else 0]
+    except (DatasetError, DownloadError) as error:
         print(f"make_room_data: {error}", file=sys.stderr)
         return 1
+    rng = np.random.default_rng(0)
     print(f"linked {counts[0]} + {counts[1]} clips into {merged}", file=sys.stderr)
 
     noise = merged / "_background_noise_"
     noise.mkdir(parents=True, exist_ok=True)
     for name in TRAIN_RECORDINGS:
         if not (noise / name).exists():
-            os.symlink((args.data / "_background_noise_" / name).resolve(), noise / name)
+            os.symlink((data / "_background_noise_" / name).resolve(), noise / name)
     for colour in ("brown", "blue", "violet"):
         write(noise / f"synthetic_{colour}_noise.wav", coloured_noise(colour, 30 * SR, rng))
     for hz in (50, 60):
@@ -205,7 +262,7 @@ def main() -> int:
     for name in HELD_OUT_RECORDINGS:
         if not (heldout / name).exists():
             heldout.mkdir(parents=True, exist_ok=True)
-            os.symlink((args.data / "_background_noise_" / name).resolve(), heldout / name)
+            os.symlink((data / "_background_noise_" / name).resolve(), heldout / name)
     for k, track in enumerate(babble_tracks(flite_talker, 2, 60, rng, (5, 6))):
         write(heldout / f"babble_flite_{k}.wav", track)
     print(f"wrote training noise to {noise} and held-out noise to {heldout}", file=sys.stderr)

@@ -210,6 +210,11 @@ def test_two_data_sets_linked_into_one_tree_split_speakers_over_their_union(tmp_
     assert link_clips(first, merged) == 0  # again: nothing new, nothing refused
     assert not (merged / "_background_noise_").exists()
     assert {c.word for c in scan_folder(merged)} == {"yes", "no", "cat"} and len(scan_folder(merged)) == 40
-    clash = make_folder(tmp_path / "clash", speakers=1, words=["yes"], noise=False)
-    with pytest.raises(DatasetError, match="two clips with this name"):
-        link_clips(clash, merged)
+    copy = tmp_path / "copy" / "yes" / "spk000y_nohash_0.wav"  # the same recording in another folder
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes((first / "yes" / copy.name).read_bytes())
+    assert link_clips(copy.parent.parent, merged) == 0  # a subset merged with its dataset: skipped
+    assert (merged / "yes" / copy.name).resolve() == (first / "yes" / copy.name).resolve()
+    clash = write_wav(tmp_path / "clash" / "yes" / copy.name, tone(900.0, 1.0))  # another recording, the same name
+    with pytest.raises(DatasetError, match="two different clips with this name"):
+        link_clips(clash.parent.parent, merged)

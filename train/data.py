@@ -9,6 +9,7 @@ int16 memory map so that training epochs never decode audio again.
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import os
@@ -298,7 +299,9 @@ def link_clips(source: str | Path, target: str | Path) -> int:
     """Link every clip of the folder-per-label tree `source` into `target` (symbolic links, made as
     needed), so that one tree holds several data sets and `build_dataset` splits speakers over their
     union (how speech_commands_extra's README says to merge it). The background noise is not linked.
-    Returns how many links were made; a name already taken by another clip is refused."""
+    Returns how many links were made. A name already taken by the same recording (the same file, or
+    one with the same bytes: a subset merged with the dataset it came from) is skipped; by another
+    recording, refused."""
     source, target = Path(source), Path(target)
     linked = 0
     for folder in sorted(p for p in source.iterdir() if p.is_dir() and p.name != BACKGROUND_NOISE):
@@ -306,8 +309,8 @@ def link_clips(source: str | Path, target: str | Path) -> int:
         for clip in sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS):
             link = target / folder.name / clip.name
             if link.exists() or link.is_symlink():
-                if link.resolve() != clip.resolve():
-                    raise DatasetError(f"{link}: two clips with this name; rename one before merging.")
+                if link.resolve() != clip.resolve() and not (link.exists() and filecmp.cmp(link, clip, shallow=False)):
+                    raise DatasetError(f"{link}: two different clips with this name ({clip} and {link.resolve()}); rename one before merging.")
                 continue
             os.symlink(clip.resolve(), link)
             linked += 1
