@@ -31,7 +31,7 @@ if [ "${1:-}" = "--download" ]; then
     SOURCE=(--download v0.02)
     CLIPS="Speech Commands v0.02 ({data})"
 else
-    SOURCE=(--data "${1:-../shared/data/speech_commands_12}" --extra "${2:-../shared/data/speech_commands_extra}")
+    SOURCE=(--data "${1:-../shared/data/speech_commands_12}" ${2:+--extra "$2"})  # no EXTRA: ../shared/data's, where it is
     CLIPS="Speech Commands v0.02 subsets speech_commands_12 + speech_commands_extra merged by speaker ({data})"
 fi
 RECIPE=(--front-end speech_embedding --test-fraction 0.15 --pooling mean --dropout 0.1
