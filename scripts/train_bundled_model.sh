@@ -36,7 +36,7 @@ else
 fi
 RECIPE=(--front-end speech_embedding --test-fraction 0.15 --pooling mean --dropout 0.1
         --time-masks 0 --freq-masks 0 --speed 0.1 --volume 0.3 --room --noise-probability 0.5 --unknown-fraction 0.3
-        --tune-embedding 3 --epochs 25 --quiet)
+        --tune-embedding 3 --epochs "${EPOCHS:-25}" --quiet)  # EPOCHS=1: a quick run through every step (not a model to ship)
 
 # 1. the data
 .venv/bin/python scripts/make_room_data.py --out runs/room-data "${SOURCE[@]}" --negatives 12 --command-takes 3
