@@ -49,6 +49,6 @@ RECIPE=(--front-end speech_embedding --test-fraction 0.15 --pooling mean --dropo
 .venv/bin/speechcmd train --data runs/room-data/merged_synthetic_bw "${RECIPE[@]}" --validation-fraction 0 --out runs/refit
 .venv/bin/python scripts/bundle_model.py runs/refit --data runs/room-data/merged --policy-from runs/embedding/bundled.pt \
     --describe "$CLIPS, CC BY 4.0, Pete Warden, Google; synthetic words (espeak-ng); babble of training speakers' other words as a word that is not a command; front-end: Google's speech_embedding, Apache 2.0, its last three convolutions tuned; refit on the train and validation speakers"
-.venv/bin/python scripts/replay_bank.py --data runs/room-data/merged
+.venv/bin/python scripts/replay_bank.py --data runs/room-data/merged --model resources/models/speechcmd-lstm.pt  # the file just written
 # 4. the robustness suite, on the test speakers (the shipped model trained on the validation speakers)
-.venv/bin/python -m bench.robustness --split test --json runs/refit/robustness_test.json
+.venv/bin/python -m bench.robustness --model resources/models/speechcmd-lstm.pt --split test --json runs/refit/robustness_test.json
