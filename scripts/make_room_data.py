@@ -41,7 +41,7 @@ import soundfile as sf
 
 from speechcmd.model.audio import load_audio
 from speechcmd.train.data import DatasetError, link_clips, split_of
-from speechcmd.train.download import ARCHIVES, DownloadError, default_cache_dir, download_speech_commands
+from speechcmd.train.download import DownloadError, default_cache_dir, download_speech_commands
 from speechcmd.train.noise import babble, clicks, coloured_noise, impacts, mains_hum
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,7 +221,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "room-data")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", type=Path, default=DATA / "speech_commands_12", help="the clips, folder per label, with _background_noise_ (default: %(default)s)")
-    source.add_argument("--download", choices=sorted(ARCHIVES), help="the full Speech Commands release instead, downloaded into the cache if it is not there")
+    source.add_argument("--download", choices=["v0.01", "v0.02"], help="the full Speech Commands release instead, downloaded into the cache if it is not there")
     parser.add_argument("--url", help="with --download: a mirror's address for the archive (give its --sha256 too)")
     parser.add_argument("--sha256", help="with --download: the mirror's archive checksum")
     parser.add_argument("--cache-dir", type=Path, default=None, help="with --download: where datasets are kept (default: $SPEECHCMD_CACHE or ~/.cache/speechcmd)")
