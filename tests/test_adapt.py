@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import pytest
 import torch
 
@@ -179,6 +180,27 @@ def test_replayed_clips_come_from_the_base_models_training_speakers_only(speech_
     assert len(noise_files) == 6
     takes, noise = replay_takes(base, speech_commands_dir, per_label=2)
     assert len(takes) == 24 and all(t.window.shape == (16_000,) for t in takes) and len(noise) > 60 * 16_000
+
+
+def test_data_without_silence_clips_replays_silence_cut_from_its_background_noise(tiny_model, tmp_path):
+    """The full release has no `_silence_` folder: its silence is cut from the noise recordings,
+    and teaching must still replay it (a taught model that forgot silence would fire on room tone)."""
+    from test_data import make_folder
+
+    from speechcmd.train.data import SILENCE
+
+    root = make_folder(tmp_path / "release", speakers=40, clips_per_speaker=1, words=["yes", "no", "cat"])
+    tiny_model.metadata = {"split_parameters": {"validation_fraction": 0.1, "test_fraction": 0.1, "salt": "speechcmd"}}
+    chosen, _ = replay_clips(tiny_model, root, per_label=4)
+    assert {label for _, label in chosen} == {"yes", "no", "_unknown_", SILENCE}
+    takes, _ = replay_takes(tiny_model, root, per_label=4)
+    silence = [take for take in takes if take.label == SILENCE]
+    recording = sf.read(root / "_background_noise_" / "white.wav", dtype="float32")[0]
+    for take, (clip, _) in zip(silence, [c for c in chosen if c[1] == SILENCE]):
+        offset, gain = clip.noise_cut
+        assert take.window.shape == (16_000,)
+        np.testing.assert_allclose(take.window, recording[offset : offset + 16_000] * gain, atol=1e-6)  # the cut, at its gain
+    assert len(silence) == 4 and max(np.abs(take.window).max() for take in silence) > 0.01
 
 
 def test_a_replay_bank_serves_its_own_body_only_and_never_replays_the_taught_word(tiny_model, tmp_path):

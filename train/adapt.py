@@ -45,14 +45,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from speechcmd.model.audio import load_audio
 from speechcmd.model.checkpoint import bundled_model_path, save_checkpoint
 from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.model.inference import fit_to_window
 from speechcmd.model.network import SpeechCommandsModel
 from speechcmd.train.augment import augment_waveform
 from speechcmd.train.config import AugmentConfig
-from speechcmd.train.data import SILENCE, UNKNOWN, Clip, build_dataset, load_noise
+from speechcmd.train.data import SILENCE, UNKNOWN, Clip, build_dataset, clip_samples, load_noise
 from speechcmd.train.noise import active_power_db
 from speechcmd.train.takes import SUGGESTED_TAKES, Take, take_counts
 
@@ -155,8 +154,8 @@ def replay_clips(base: SpeechCommandsModel, root: str | Path, per_label: int, av
     dataset = build_dataset(root, **parameters)
     rng = random.Random(seed)
     by_label: dict[int, list[Clip]] = {}
-    for clip, y in dataset.splits["train"]:
-        if clip.noise_cut is None and spoken_word(clip) not in avoid_words:
+    for clip, y in dataset.splits["train"]:  # silence cut from the background recordings too, where the data has no _silence_ clips
+        if spoken_word(clip) not in avoid_words:
             by_label.setdefault(y, []).append(clip)
     chosen = [(clip, dataset.labels[y]) for y, clips in sorted(by_label.items()) for clip in rng.sample(clips, min(per_label, len(clips)))]
     return chosen, dataset.noise_files
@@ -166,8 +165,12 @@ def replay_takes(base: SpeechCommandsModel, root: str | Path, per_label: int, av
     """`replay_clips` decoded into windows, and the background noise as one array (for `adapt`)."""
     clips, noise_files = replay_clips(base, root, per_label, avoid_words, seed)
     rate, window = base.config.features.sample_rate, base.config.features.window_samples
-    takes = [Take(label, fit_to_window(load_audio(clip.path, rate), window), str(clip.path), None) for clip, label in clips]
-    return takes, load_noise(noise_files, rate)
+    return clip_takes(clips, rate, window), load_noise(noise_files, rate)
+
+
+def clip_takes(clips: list[tuple[Clip, str]], sample_rate: int, window: int) -> list[Take]:
+    noise: dict = {}  # each background recording decoded once for the silence cut from it
+    return [Take(label, fit_to_window(clip_samples(clip, sample_rate, window, noise), window), str(clip.path), None) for clip, label in clips]
 
 
 def augmented_features(base, takes: list[Take], labels: list[str], copies: int, noise: np.ndarray, augment: AugmentConfig,
@@ -218,7 +221,7 @@ class ReplayBank:
 def build_replay_bank(base: SpeechCommandsModel, root: str | Path, per_label: int = 40, copies: int = 3, seed: int = 0) -> ReplayBank:
     clips, noise_files = replay_clips(base, root, per_label, seed=seed)
     rate, window = base.config.features.sample_rate, base.config.features.window_samples
-    takes = [Take(label, fit_to_window(load_audio(clip.path, rate), window), str(clip.path), None) for clip, label in clips]
+    takes = clip_takes(clips, rate, window)
     generator = torch.Generator().manual_seed(seed)
     with one_thread():
         features, targets, _ = augmented_features(base.eval(), takes, list(base.labels), copies, load_noise(noise_files, rate),

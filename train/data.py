@@ -136,6 +136,21 @@ def silence_clips(noise_files: list[Path], split: str, others: int, fraction: fl
     return clips
 
 
+def clip_samples(clip: Clip, sample_rate: int = SAMPLE_RATE, window_samples: int = SAMPLE_RATE, noise: dict | None = None) -> np.ndarray:
+    """A clip's audio: its file decoded, or for a silence example cut from a background recording
+    (`silence_clips`) that cut, `window_samples` long at its gain. `noise` keeps decoded recordings
+    between calls."""
+    if clip.noise_cut is None:
+        return load_audio(clip.path, sample_rate)
+    offset, gain = clip.noise_cut
+    if gain == 0.0:
+        return np.zeros(window_samples, np.float32)
+    noise = {} if noise is None else noise
+    if clip.path not in noise:
+        noise[clip.path] = load_audio(clip.path, sample_rate)
+    return noise[clip.path][offset : offset + window_samples] * gain
+
+
 @dataclass
 class Dataset:
     root: Path
@@ -282,14 +297,7 @@ class ClipCache:
 
     @staticmethod
     def _samples(clip: Clip, sample_rate: int, window_samples: int, noise: dict[Path, np.ndarray]) -> np.ndarray:
-        if clip.noise_cut is None:
-            return load_audio(clip.path, sample_rate)[:window_samples]
-        offset, gain = clip.noise_cut
-        if gain == 0.0:
-            return np.zeros(window_samples, np.float32)
-        if clip.path not in noise:
-            noise[clip.path] = load_audio(clip.path, sample_rate)
-        return noise[clip.path][offset : offset + window_samples] * gain
+        return clip_samples(clip, sample_rate, window_samples, noise)[:window_samples]
 
     def __len__(self) -> int:
         return len(self.clips)
