@@ -90,7 +90,7 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
     from speechcmd.model.audio import load_audio
     from speechcmd.model.detection import NON_COMMANDS
     from speechcmd.model.inference import Classifier, fit_to_window
-    from speechcmd.train.data import SILENCE, UNKNOWN, DatasetError, build_dataset, trained_speakers
+    from speechcmd.train.data import SILENCE, UNKNOWN, DatasetError, build_dataset, clip_samples, trained_speakers
     from speechcmd.train.noise import scale_to_db
 
     classifier = Classifier(model)
@@ -105,8 +105,8 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
             "measure it on speakers it never heard (--split test)."
         )
     items = dataset.splits[split]
-    windows = np.stack([fit_to_window(load_audio(clip.path, classifier.sample_rate), samples) if clip.noise_cut is None
-                        else np.zeros(samples, np.float32) for clip, _ in items])
+    noise: dict = {}  # silence cut from the noise recordings (data without _silence_ clips): each decoded once
+    windows = np.stack([fit_to_window(clip_samples(clip, classifier.sample_rate, samples, noise), samples) for clip, _ in items])
     names = [dataset.labels[y] for _, y in items]
     truth = np.array([labels.index(name) for name in names])
     is_word = np.array([name != SILENCE for name in names])
