@@ -183,9 +183,11 @@ def sources(args: argparse.Namespace) -> tuple[Path, Path | None]:
         raise DatasetError("--url and --sha256 name a mirror of the --download archive; give --download v0.02 with them.")
     else:
         data = args.data
-    extra = args.extra if args.extra is not None else (None if args.download else DATA / "speech_commands_extra")
-    if args.extra is None and extra is not None and not extra.is_dir():
-        extra = None  # the default extra folder is only where ../shared/data has it
+    if args.extra is not None:
+        extra = args.extra
+    else:  # the default: ../shared/data's extra where it is, never with the full release (it is cut from it)
+        default = DATA / "speech_commands_extra"
+        extra = default if not args.download and default.is_dir() else None
     for folder, what in ((data, "--data"), (extra, "--extra")):
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{folder}: no such folder ({what}); give the folder of clips, one sub-folder per label.")

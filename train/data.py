@@ -279,7 +279,7 @@ class ClipCache:
                     os.posix_fallocate(file.fileno(), 0, partial.stat().st_size)
             for row, clip in enumerate(tqdm(self.clips, desc="decoding clips (once)", unit="clip", leave=False, disable=not progress)):
                 try:
-                    audio = self._samples(clip, sample_rate, window_samples, noise)
+                    audio = clip_samples(clip, sample_rate, window_samples, noise)[:window_samples]
                 except AudioError as error:
                     raise DatasetError(f"{error} Remove it from the dataset folder.") from None
                 data[row, : len(audio)] = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
@@ -294,10 +294,6 @@ class ClipCache:
             ) from None
         finally:
             partial.unlink(missing_ok=True)
-
-    @staticmethod
-    def _samples(clip: Clip, sample_rate: int, window_samples: int, noise: dict[Path, np.ndarray]) -> np.ndarray:
-        return clip_samples(clip, sample_rate, window_samples, noise)[:window_samples]
 
     def __len__(self) -> int:
         return len(self.clips)
