@@ -35,6 +35,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.checkpoint import BUNDLED_MODEL_NAME, model_from_checkpoint, read_checkpoint, save_checkpoint
 from speechcmd.train.evaluate import evaluate_clips
 from speechcmd.train.data import build_dataset, clip_samples
@@ -77,7 +78,7 @@ def test_files(dataset, folder: Path) -> dict[Path, int]:
         path = clip.path
         if clip.noise_cut is not None:
             path = folder / f"silence_{k}.wav"
-            sf.write(str(path), clip_samples(clip, noise=noise), 16_000, subtype="PCM_16")
+            sf.write(str(path), clip_samples(clip, noise=noise), SAMPLE_RATE, subtype="PCM_16")
         truth[path] = label
     return truth
 

@@ -204,10 +204,10 @@ def same_sources(out: Path, data: Path, extra: Path | None, download: str | None
     """Record in `out/sources.json` which folders `out/merged` links; refuse to add other ones to a
     tree built from them (the subsets' tree and the full release's would mix into one data set)."""
     record, merged = out / "sources.json", out / "merged"
-    sources = {"data": str(data.resolve()), "extra": str(extra.resolve()) if extra else None}
+    wanted = {"data": str(data.resolve()), "extra": str(extra.resolve()) if extra else None}
     if record.exists():
         built = json.loads(record.read_text())
-        if built != sources:
+        if built != wanted:
             raise DatasetError(
                 f"{out} was built from {built['data']}" + (f" and {built['extra']}" if built["extra"] else "")
                 + f"; give another --out, or delete {out}, to build from other clips."
@@ -215,7 +215,7 @@ def same_sources(out: Path, data: Path, extra: Path | None, download: str | None
     elif download and merged.exists() and any(merged.iterdir()):
         raise DatasetError(f"{merged} already holds clips from an earlier build; give another --out, or delete {out}, to build from the download.")
     out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(sources, indent=1) + "\n")
+    record.write_text(json.dumps(wanted, indent=1) + "\n")
 
 
 def main() -> int:

@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import pytest
+import soundfile as sf
 import torch
 
 from speechcmd.model.audio import load_audio
