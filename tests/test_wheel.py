@@ -15,7 +15,7 @@ import pytest
 from conftest import tone, write_wav
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("pyproject.toml", "README.md", "app", "model", "train", "resources")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "LICENSES", "app", "model", "train", "resources")
 
 
 def run(command: list, **kwargs) -> subprocess.CompletedProcess:
@@ -44,6 +44,16 @@ def test_the_wheel_holds_one_speechcmd_package_with_the_bundled_model_and_its_ca
                      "speechcmd/resources/models/speechcmd-lstm.pt", "speechcmd/resources/models/README.md"):
         assert expected in names
     assert not [name for name in names if "/tests/" in name or "__pycache__" in name]
+
+
+def test_the_wheel_carries_the_mit_and_apache_licences_and_the_notice_for_the_speech_embedding(wheel):
+    archive = zipfile.ZipFile(wheel)
+    licences = {name.split("/licenses/", 1)[1]: name for name in archive.namelist() if "/licenses/" in name}
+    assert {"LICENSE", "NOTICE", "LICENSES/Apache-2.0.txt"} <= set(licences)
+    assert "MIT License" in archive.read(licences["LICENSE"]).decode()
+    assert "Apache License" in archive.read(licences["LICENSES/Apache-2.0.txt"]).decode()
+    notice = archive.read(licences["NOTICE"]).decode()
+    assert "speech_embedding" in notice and "Apache" in notice and "CC BY 4.0" in notice
 
 
 def test_the_installed_wheel_classifies_a_clip_from_another_folder(wheel, tmp_path):
