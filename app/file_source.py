@@ -44,11 +44,14 @@ class FileSource:
         self.position = 0  # samples handed out so far
 
     @classmethod
-    def from_path(cls, path: str | Path, cancelled: Callable[[], bool] = lambda: False, **kwargs) -> FileSource | None:
+    def from_path(
+        cls, path: str | Path, cancelled: Callable[[], bool] = lambda: False, recording: bool | None = None, **kwargs
+    ) -> FileSource | None:
         """Decode a file (raises model.audio.AudioError); pads it when it is a short clip.
 
         Decoded in blocks as `speechcmd classify` decodes a recording (so both see the same samples);
-        returns None when `cancelled()` turns true between blocks."""
+        returns None when `cancelled()` turns true between blocks. `recording`: True plays the file
+        as it is, False pads it; None decides by its length (`LONG_RECORDING_SECONDS`)."""
         blocks = []
         for block in stream_audio(path, SAMPLE_RATE):
             if cancelled():
@@ -57,7 +60,8 @@ class FileSource:
         if not blocks:
             raise AudioError(f"{path}: contains no audio samples; record or export it again.")
         samples = np.concatenate(blocks)
-        recording = len(samples) >= LONG_RECORDING_SECONDS * SAMPLE_RATE
+        if recording is None:
+            recording = len(samples) >= LONG_RECORDING_SECONDS * SAMPLE_RATE
         if not recording:
             pad = np.zeros(int(CLIP_PADDING_SECONDS * SAMPLE_RATE), np.float32)
             samples = np.concatenate([pad, samples, pad])
