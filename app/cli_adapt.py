@@ -7,13 +7,31 @@ import argparse
 import json
 import shlex
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from speechcmd.app.cli_common import UserError, load_model_or_fail
 
 
+class AdaptDefaultsFormatter(argparse.HelpFormatter):
+    """Adds "(default: ...)" to the tuning options from AdaptConfig itself, and only when help is
+    shown: AdaptConfig lives beside torch, which every other command line must not wait for."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = super()._get_help_string(action) or ""
+        if action.dest in TUNING_OPTIONS:
+            from speechcmd.train.adapt import AdaptConfig
+
+            text += f" (default: {getattr(AdaptConfig(), action.dest)})"
+        return text
+
+
+TUNING_OPTIONS = ("steps", "copies", "folds", "seed")
+
+
 def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     """Tuning options default to None, meaning AdaptConfig's value (not imported here: it loads torch)."""
+    p.formatter_class = AdaptDefaultsFormatter
     p.add_argument("--base", metavar="MODEL", help="model to start from (default: the bundled model)")
     p.add_argument("--data", required=True, metavar="DIR", help="one sub-folder of recordings per word; _silence_/ for background, _unknown_/ for other speech")
     p.add_argument("--out", required=True, metavar="NEW.pt", help="where to write the new model")
@@ -22,32 +40,51 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
                         "recognized (default: the features of such clips shipped with the bundled model, for it and models taught "
                         "from it; else $SPEECHCMD_DATA, else the --data folder the base model was trained on, when here)")
     replay.add_argument("--no-replay", action="store_true", help="learn from the takes alone (expect many more false accepts)")
-    p.add_argument("--steps", type=int, help="optimizer steps per round (default: AdaptConfig.steps, 300)")
-    p.add_argument("--copies", type=int, help="augmented copies of each take (default: AdaptConfig.copies, 16)")
-    p.add_argument("--folds", type=int, help="leave-some-out rounds for the report (default: AdaptConfig.folds, 4)")
+    p.add_argument("--steps", type=int, help="optimizer steps per round")
+    p.add_argument("--copies", type=int, help="augmented copies of each take")
+    p.add_argument("--folds", type=int, help="leave-some-out rounds for the report")
     p.add_argument("--last-layer", action="store_true", default=None, help="also fine-tune the top recurrent layer (slower)")
-    p.add_argument("--seed", type=int, help="(default: 0)")
+    p.add_argument("--seed", type=int, help="seed for augmentation, folds and initialization")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
 def run_adapt(args: argparse.Namespace) -> int:
+    """Every option and --out is checked before the base model and the takes are read; --out's
+    folder is locked from then on, as `train` locks its run folder, so that neither replaces the
+    other's best.pt."""
+    from speechcmd.model.checkpoint import save_target_problem
+    from speechcmd.train.adapt import WRITING, AdaptConfig, busy_folder_sentence
+    from speechcmd.train.locks import FolderBusy, folder_lock
+
+    chosen = {"steps": args.steps, "copies": args.copies, "folds": args.folds, "last_layer": args.last_layer, "seed": args.seed}
+    try:
+        config = AdaptConfig(**{name: value for name, value in chosen.items() if value is not None})
+    except ValueError as error:
+        text = str(error)
+        raise UserError(f"--{text}" if text.split(" ")[0] in TUNING_OPTIONS else text) from None
+    if not Path(args.data).is_dir():
+        raise UserError(f"{args.data}: no such folder; pass a folder with one sub-folder of recordings per word.")
+    out = Path(args.out)
+    if problem := save_target_problem(out):
+        raise UserError(f"--out {out}: {problem}.")
+    try:
+        with folder_lock(out.parent, WRITING) if out.parent.is_dir() else nullcontext():
+            return adapt_and_save(args, config)
+    except FolderBusy:
+        raise UserError(f"--out {out}: {busy_folder_sentence(out.parent)}.") from None
+
+
+def adapt_and_save(args: argparse.Namespace, config) -> int:
     from speechcmd.model.audio import AudioError
-    from speechcmd.train.adapt import AdaptConfig, AdaptError, adapt, check_takes, format_adapt_report, gather_replay, save_adapted
+    from speechcmd.train.adapt import AdaptError, adapt, check_takes, format_adapt_report, gather_replay, save_adapted
     from speechcmd.train.data import DatasetError
     from speechcmd.train.takes import load_takes
 
-    if not Path(args.data).is_dir():
-        raise UserError(f"{args.data}: no such folder; pass a folder with one sub-folder of recordings per word.")
     base = load_model_or_fail(args.base)
     window = base.config.features.window_samples
     takes, problems = load_takes(args.data, window)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
-    chosen = {"steps": args.steps, "copies": args.copies, "folds": args.folds, "last_layer": args.last_layer, "seed": args.seed}
-    try:
-        config = AdaptConfig(**{name: value for name, value in chosen.items() if value is not None})
-    except ValueError as error:
-        raise UserError(str(error)) from None
     replay, noise, bank = [], None, None
     try:
         new_words = check_takes(base, takes)  # "too few takes" before minutes of reading clips

@@ -65,9 +65,29 @@ def checkpoint_dict(model: SpeechCommandsModel, metadata: dict[str, Any] | None 
     }
 
 
-def save_checkpoint(path: str | Path, model: SpeechCommandsModel, metadata: dict | None = None, **extra) -> Path:
-    """Write atomically: the old file at `path` survives any failure while writing."""
+def save_target_problem(path: str | Path) -> str | None:
+    """Why a model must not be saved at `path`, or None. The save renames a new file over the old
+    one, so a target that is not a regular file (a folder, a pipe, a device node such as /dev/null,
+    or a link to one) would be replaced by a model, or fail half-way; only new paths and regular
+    files are written."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # follows links: a link to /dev/null is refused too
+        kind = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+        return f"it is {kind}, which a model file must not replace; give the path of a new or existing .pt file"
+    for folder in path.parents:
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                return f"{folder} is not a folder; give a path inside a folder"
+            break
+    return None
+
+
+def save_checkpoint(path: str | Path, model: SpeechCommandsModel, metadata: dict | None = None, **extra) -> Path:
+    """Write atomically: the old file at `path` survives any failure while writing. A target that
+    exists and is not a regular file is refused (`save_target_problem`) with an OSError."""
+    path = Path(path)
+    if problem := save_target_problem(path):
+        raise OSError(errno.EEXIST, problem)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -85,6 +105,8 @@ def save_checkpoint(path: str | Path, model: SpeechCommandsModel, metadata: dict
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide a shared model from others
+        if problem := save_target_problem(path):  # again: it may have changed while we wrote
+            raise OSError(errno.EEXIST, problem)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

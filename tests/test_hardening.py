@@ -34,6 +34,7 @@ from speechcmd.train import download
 from speechcmd.train.download import DownloadError, download_speech_commands
 from conftest import tone, write_wav
 from test_data import make_folder
+from test_resume import LABELS, resume, run, run_copy  # noqa: F401 (fixtures)
 
 ODD_NAME = os.fsdecode(b"caf\xe9_nohash_0.wav")  # Latin-1 bytes: not valid UTF-8
 
@@ -521,3 +522,132 @@ def test_the_unpacked_dataset_is_readable_by_everyone_the_umask_allows(tmp_path)
     umask = os.umask(0)
     os.umask(umask)
     assert folder.stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+# ---- round two (issue 34): nothing overwritten that is not ours ------------------------------------
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _link_to_dev_null(path: Path) -> Path:
+    path.symlink_to("/dev/null")  # as root, replacing /dev/null itself would break the system
+    return path
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _kind(path: Path) -> tuple:
+    return (path.is_symlink(), path.is_dir(), path.is_fifo(), path.is_file())
+
+
+SAVE_TARGETS = {
+    "a FIFO": (_fifo, "not a regular file"),
+    "a link to /dev/null": (_link_to_dev_null, "not a regular file"),
+    "a folder": (_folder, "it is a folder"),
+}
+
+
+@pytest.mark.parametrize("target", SAVE_TARGETS, ids=list(SAVE_TARGETS))
+def test_a_save_never_replaces_what_is_not_a_regular_file(tmp_path, tiny_model, target):
+    build, words = SAVE_TARGETS[target]
+    path = build(tmp_path / "m.pt")
+    before = _kind(path)
+    with pytest.raises(OSError, match=words):
+        save_checkpoint(path, tiny_model)
+    assert _kind(path) == before and [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+@pytest.mark.parametrize("target", SAVE_TARGETS, ids=list(SAVE_TARGETS))
+def test_adapt_refuses_an_out_that_is_not_a_regular_file_before_any_work(tmp_path, capsys, tiny_checkpoint, target):
+    build, words = SAVE_TARGETS[target]
+    path = build(tmp_path / "new.pt")
+    before = _kind(path)
+    (tmp_path / "takes").mkdir()
+    code = main(["adapt", "--base", str(tiny_checkpoint), "--data", str(tmp_path / "takes"), "--out", str(path), "--no-replay"])
+    sentence = one_sentence(capsys.readouterr().err)
+    assert code == 2 and f"--out {path}: " in sentence and words in sentence and "give the path of a new" in sentence
+    assert _kind(path) == before
+
+
+def test_adapt_refuses_an_out_under_a_file(tmp_path, capsys, tiny_checkpoint):
+    (tmp_path / "takes").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    code = main(["adapt", "--base", str(tiny_checkpoint), "--data", str(tmp_path / "takes"), "--out", str(tmp_path / "notes.txt" / "m.pt")])
+    assert code == 2 and f"{tmp_path / 'notes.txt'} is not a folder" in one_sentence(capsys.readouterr().err)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_adapt_into_a_run_folder_that_train_is_writing_is_refused_and_its_best_model_kept(tmp_path, capsys, tiny_checkpoint):
+    from test_adapt_cli import QUICK, takes_folder
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.pt").write_bytes(tiny_checkpoint.read_bytes())
+    data = takes_folder(tmp_path / "takes", {"lights": 4})
+    holder = subprocess.Popen(  # what `speechcmd train --out run` holds while it trains
+        [sys.executable, "-c", "import time; from speechcmd.train.locks import folder_lock\n"
+         f"with folder_lock({str(run)!r}, 'training'):\n    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = main(["adapt", "--base", str(tiny_checkpoint), "--data", str(data), "--out", str(run / "best.pt"), *QUICK])
+    finally:
+        holder.kill()
+        holder.wait()
+    sentence = one_sentence(capsys.readouterr().err)
+    assert code == 2 and f"another speechcmd process is training in {run}" in sentence and "wait for it to end" in sentence
+    assert (run / "best.pt").read_bytes() == tiny_checkpoint.read_bytes()
+
+
+def test_a_taught_model_is_saved_under_the_same_lock_that_train_takes(tmp_path, tiny_model, monkeypatch):
+    from speechcmd.train import adapt as adapt_module
+    from speechcmd.train.locks import folder_lock
+
+    taken = []
+    monkeypatch.setattr(adapt_module, "folder_lock", lambda folder, doing: taken.append(Path(folder)) or folder_lock(folder, doing))
+    adapted = adapt_module.Adapted(tiny_model, {})
+    monkeypatch.setattr(adapt_module, "adapted_metadata", lambda base, adapted, **more: {})
+    adapt_module.save_adapted(tmp_path / "m.pt", tiny_model, adapted)  # the Teach panel's save
+    assert taken == [tmp_path] and load_model(tmp_path / "m.pt").labels == tiny_model.labels
+
+
+ENDLESS_ADAPT = {
+    "--steps 1000000000": "--steps must be a whole number from 1 to 20000",
+    "--copies 1000000000": "--copies must be a whole number from 1 to 256",
+    "--folds 100000": "--folds must be a whole number from 2 to 20",
+    "--seed 18446744073709551616": "--seed must be a whole number from 0 to 2.14748e+09",
+    "--seed -1": "--seed must be a whole number from 0",
+}
+
+
+@pytest.mark.parametrize("option", ENDLESS_ADAPT)
+def test_adapt_options_that_would_run_for_ever_are_refused_before_anything_is_read(tmp_path, capsys, option, monkeypatch):
+    from speechcmd.app import cli_adapt
+
+    monkeypatch.setattr(cli_adapt, "load_model_or_fail", lambda *a: pytest.fail("the model was read"))
+    code = main(["adapt", "--data", str(tmp_path), "--out", str(tmp_path / "m.pt"), *option.split()])
+    assert code == 2 and ENDLESS_ADAPT[option] in one_sentence(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_adapt_help_shows_its_real_defaults():
+    help_text = subprocess.run([sys.executable, "-m", "speechcmd.app.cli", "adapt", "--help"], capture_output=True, text=True).stdout
+    assert "AdaptConfig" not in help_text
+    assert "(default: 300)" in help_text and "(default: 16)" in help_text and "(default: 4)" in help_text
+
+
+def test_resume_into_another_folder_leaves_behind_a_best_model_that_is_not_the_runs(run, run_copy, tmp_path, capsys, tiny_model):
+    save_checkpoint(run_copy / "best.pt", tiny_model)  # another model's best.pt beside the run's last.pt
+    out = tmp_path / "elsewhere"
+    code, stdout, err = resume(capsys, run_copy / "last.pt", "--epochs", 2, "--out", out)
+    assert code == 0 and "Traceback" not in err
+    assert f"warning: {run_copy / 'best.pt'}: is not this run's model" in err
+    assert load_model(out / "best.pt").labels == LABELS.split(",")
+    assert load_model(run_copy / "best.pt").labels == tiny_model.labels  # and the other model is untouched

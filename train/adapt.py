@@ -27,6 +27,7 @@ warnings a user can act on.
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import json
 import math
@@ -46,18 +47,25 @@ from torch import nn
 from torch.nn import functional as F
 
 from speechcmd.model.checkpoint import bundled_model_path, save_checkpoint
+from speechcmd.model.config import check_range
 from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.model.inference import fit_to_window
 from speechcmd.model.network import SpeechCommandsModel
 from speechcmd.train.augment import augment_waveform
 from speechcmd.train.config import AugmentConfig
 from speechcmd.train.data import SILENCE, UNKNOWN, Clip, build_dataset, clip_samples, load_noise
+from speechcmd.train.locks import FolderBusy, folder_lock
 from speechcmd.train.noise import active_power_db
 from speechcmd.train.takes import SUGGESTED_TAKES, Take, take_counts
 
 MIN_TAKES = 3  # per new word: at least one to hold out and two to learn from
 CONFUSION_WARNING = 0.2  # share of a word's held-out takes taken for one other label
 LEVEL_WARNING_DB = 20.0  # a take this far from its word's median level is named in a warning
+
+
+MAX_STEPS = 20_000  # 67 times the default: minutes on a CPU, not days
+MAX_COPIES = 256  # copies of every take are held in memory as features
+MAX_FOLDS = 20
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,11 @@ class AdaptConfig:
     def __post_init__(self):
         if min(self.steps, self.batch_size, self.copies) < 1 or self.folds < 2 or self.learning_rate <= 0:
             raise ValueError("steps, batch size and copies must be at least 1, folds at least 2, the learning rate positive.")
+        # Upper bounds too: every step and every copy costs time and memory, (folds + 1) times over.
+        check_range("steps", self.steps, 1, MAX_STEPS, integer=True)
+        check_range("copies", self.copies, 1, MAX_COPIES, integer=True)
+        check_range("folds", self.folds, 2, MAX_FOLDS, integer=True)
+        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)  # as `speechcmd train --seed`
 
 
 class AdaptError(ValueError):
@@ -647,9 +660,21 @@ def adapted_metadata(base: SpeechCommandsModel, adapted: Adapted, **more) -> dic
     }
 
 
+WRITING = "training or saving a model"
+
+
+def busy_folder_sentence(folder: str | Path) -> str:
+    return f"another speechcmd process is training in {folder} or saving a model there; wait for it to end or save elsewhere"
+
+
 def save_adapted(path: str | Path, base: SpeechCommandsModel, adapted: Adapted, **more) -> Path:
     """Write the adapted model as an ordinary speechcmd checkpoint; `more` goes into its metadata."""
     metadata = adapted_metadata(base, adapted, **more)
-    path = save_checkpoint(path, adapted.model, metadata)
+    path = Path(path)
+    try:
+        with folder_lock(path.parent, WRITING):  # `train` holds its run folder the same way
+            path = save_checkpoint(path, adapted.model, metadata)
+    except FolderBusy:
+        raise OSError(errno.EBUSY, busy_folder_sentence(path.parent)) from None
     adapted.model.metadata = {**metadata, "path": str(path)}
     return path

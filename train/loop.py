@@ -34,7 +34,7 @@ from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.model.network import SpeechCommandsModel
 from speechcmd.train.augment import add_background, spec_augment, vary_speaker, word_fragments
 from speechcmd.train.config import TrainConfig
-from speechcmd.train.data import SILENCE, SPLITS, UNKNOWN, ClipCache, Dataset, load_noise
+from speechcmd.train.data import SILENCE, SPLITS, UNKNOWN, ClipCache, Dataset, load_noise, speaker_digest
 from speechcmd.train.locks import FolderBusy, folder_lock
 from speechcmd.train.metrics import plot_confusion, report
 
@@ -289,6 +289,7 @@ class Trainer:
             "split": self.dataset.split_rule,
             "split_parameters": self.dataset.split_parameters,
             "split_counts": self.dataset.counts(),
+            "training_speakers": sorted(speaker_digest(speaker) for speaker in self.dataset.speakers("train")),
             "train_config": asdict(self.config),
             "epochs_trained": self.epoch,
             "best_epoch": self.best_epoch,
@@ -402,6 +403,11 @@ class Trainer:
             best = model_from_checkpoint(data, source)
         except CheckpointError as error:
             print(f"note: {error} The best of the resumed epochs becomes best.pt.", file=sys.stderr)
+            self.best_accuracy, self.best_epoch = -1.0, 0
+            return
+        if best.config != self.model.config or list(best.labels) != list(self.model.labels):
+            print(f"warning: {source}: is not this run's model (other settings or labels), so it is left "
+                  "behind; the best of the resumed epochs becomes best.pt.", file=sys.stderr)
             self.best_accuracy, self.best_epoch = -1.0, 0
             return
         self._save_model(target.name, best, data["metadata"])
