@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from speechcmd.app import cli_adapt, cli_train
+from speechcmd.app import cli_adapt, cli_listen, cli_train
 from speechcmd.app.cli_common import UserError, add_device_argument, add_model_argument, load_model_or_fail, resolve_device
 
 
@@ -95,6 +95,7 @@ COMMANDS = {
     "train": ("train a model on Speech Commands or a folder-per-label dataset", cli_train.add_train_arguments, cli_train.run_train),
     "evaluate": ("measure a model's accuracy on a folder-per-label dataset", cli_train.add_evaluate_arguments, cli_train.run_evaluate),
     "adapt": ("teach a model new words from a folder of recordings", cli_adapt.add_adapt_arguments, cli_adapt.run_adapt),
+    "listen": ("print spoken commands as they are heard, from the microphone or a file, without a window", cli_listen.add_listen_arguments, cli_listen.run_listen),
     "gui": ("open the desktop app: live microphone recognition with the LSTM's gates", add_gui_arguments, run_gui),
 }
 
