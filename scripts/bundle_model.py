@@ -31,14 +31,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import soundfile as sf
-
 ROOT = Path(__file__).resolve().parent.parent
 
-from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.checkpoint import BUNDLED_MODEL_NAME, model_from_checkpoint, read_checkpoint, save_checkpoint
-from speechcmd.train.evaluate import evaluate_clips
-from speechcmd.train.data import build_dataset, clip_samples
+from speechcmd.train.evaluate import evaluate_clips, split_files
+from speechcmd.train.data import build_dataset
 from speechcmd.train.loop import plot_curves
 from speechcmd.train.metrics import format_report, plot_confusion
 
@@ -67,20 +64,6 @@ def choose_operating_point(model, data: Path, split: dict, minutes: tuple[float,
         streams[name] = (score_windows(classifier, audio), events, len(audio) / classifier.sample_rate, budget)
     policy, rows = choose_policy(streams, hop_seconds=classifier.policy.hop_seconds)
     return policy, next(r for r in rows if r["policy"] == policy.to_dict()), rows
-
-
-def test_files(dataset, folder: Path) -> dict[Path, int]:
-    """The test split as files for the classify path: {file: label index}. A silence example cut
-    from a background recording (data without `_silence_` clips, like the full release) is written
-    into `folder` as the 1 s file it stands for."""
-    truth, noise = {}, {}
-    for k, (clip, label) in enumerate(dataset.splits["test"]):
-        path = clip.path
-        if clip.noise_cut is not None:
-            path = folder / f"silence_{k}.wav"
-            sf.write(str(path), clip_samples(clip, noise=noise), SAMPLE_RATE, subtype="PCM_16")
-        truth[path] = label
-    return truth
 
 
 def main() -> int:
@@ -124,7 +107,7 @@ def main() -> int:
     metadata["split_parameters"] = split
     dataset = build_dataset(args.data, **split)
     with tempfile.TemporaryDirectory() as cuts:
-        result, failures = evaluate_clips(model, test_files(dataset, Path(cuts)))
+        result, failures = evaluate_clips(model, split_files(dataset, "test", Path(cuts)))
     if failures:
         raise SystemExit(f"{len(failures)} test clips failed to load: {failures[:3]}")
     metadata.update(

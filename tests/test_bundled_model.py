@@ -3,6 +3,8 @@ accuracy its model card states, so a regression in the audio or feature code is 
 
 import pytest
 
+from speechcmd.app.cli import main
+
 from speechcmd.model.checkpoint import bundled_model_path, load_model
 from conftest import LABELS_12
 from speechcmd.train.evaluate import evaluate_clips
@@ -30,3 +32,19 @@ def test_bundled_model_scores_its_held_out_speakers_as_stated(bundled, merged_sp
     assert not failures
     assert result["n"] == len(truth) > 500
     assert result["accuracy"] == pytest.approx(bundled.metadata["test_accuracy"], abs=0.01)
+
+
+@pytest.mark.real_data
+def test_evaluate_reproduces_the_held_out_figure_and_warns_on_the_models_own_speakers(capsys, merged_speech_commands, speech_commands_dir):
+    assert main(["evaluate", "--data", str(merged_speech_commands), "--split", "test"]) == 0
+    out, err = capsys.readouterr()
+    assert f"accuracy {bundled_accuracy():.2%}" in out and "warning" not in err
+
+    # The shared folder is mostly the bundled model's own training speakers: a figure it must not pass off.
+    assert main(["evaluate", "--data", str(speech_commands_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert "speakers the model was trained on" in err and "--split test" in err
+
+
+def bundled_accuracy() -> float:
+    return load_model(None).metadata["test_accuracy"]

@@ -46,11 +46,30 @@ def test_evaluate_reports_accuracy_per_class_and_confusion_as_json(tmp_path, cap
     code = main(["evaluate", "--model", str(tmp_path / "run" / "best.pt"), "--data", str(tone_words), "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert set(result) == {"accuracy", "n", "per_class", "confusion"}
+    assert set(result) == {"accuracy", "n", "per_class", "confusion", "trained_speakers"}
     assert result["n"] == 120 and result["accuracy"] > 0.6
     assert result["confusion"]["labels"] == ["yes", "no", "up", "_unknown_"]
     assert np.array(result["confusion"]["matrix"]).sum() == 120
     assert set(result["per_class"]["yes"]) == {"precision", "recall", "support"}
+
+
+def test_evaluate_split_test_scores_only_held_out_speakers_and_warns_about_trained_ones(tmp_path, capsys, tone_words):
+    train_cli(capsys, tone_words, tmp_path / "run", "--epochs", 2)
+    model = tmp_path / "run" / "best.pt"
+    split = build_dataset(tone_words, **load_model(model).metadata["split_parameters"])
+    trained, held_out = split.splits["train"], split.splits["test"]
+
+    code = main(["evaluate", "--model", str(model), "--data", str(tone_words)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert f"warning: {len(trained)} of these 120 spoken clips are of {len(split.speakers('train'))} speakers the model was trained on" in err
+    assert "--split test" in err
+
+    code = main(["evaluate", "--model", str(model), "--data", str(tone_words), "--split", "test", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "warning" not in err
+    result = json.loads(out)
+    assert result["n"] == len(held_out) > 0 and "trained_speakers" not in result
 
 
 def _trainer(dataset, run_dir, cache_dir, epochs, ema_decay=0.0):

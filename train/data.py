@@ -54,6 +54,12 @@ def speaker_of(path: Path) -> str:
     return stem
 
 
+def speaker_digest(speaker: str) -> str:
+    """What a model's metadata keeps of a speaker it was trained on (`training_speakers`): enough
+    to warn that an evaluation includes them, not their name."""
+    return hashlib.sha256(f"speechcmd-speaker:{speaker}".encode()).hexdigest()[:16]
+
+
 def scan_folder(root: Path) -> list[Clip]:
     root = Path(root)
     if not root.is_dir():
