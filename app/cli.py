@@ -54,8 +54,8 @@ def run_classify(args: argparse.Namespace) -> int:
     for result in classifier.classify_files(files, top_k=top_k, detection_top_k=args.top_k or 0):
         failed += "error" in result
         print(json.dumps(result) if args.json else format_result(result), flush=True)
-    if failed and not args.json:
-        print(f"{failed} of {len(files)} inputs failed.", file=sys.stderr)
+    if failed and len(files) > 1 and not args.json:
+        print(f"{failed} of {len(files)} files could not be classified.", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -69,7 +69,8 @@ def format_result(result: dict) -> str:
         lines = [f"{path}"]
         for d in result["detections"]:
             others = "  ".join(f"{label} {score:.2f}" for label, score in d.get("top", [])[1:])
-            lines.append(f"    {d['start']:8.2f}-{d['end']:.2f} s  {d['label']:<10} {d['score']:.2f}    {others}".rstrip())
+            span = f"{d['start']:.2f}-{d['end']:.2f} s"  # right-aligned, so the labels line up past 10 s and 1000 s
+            lines.append(f"    {span:>17}  {d['label']:<10} {d['score']:.2f}    {others}".rstrip())
         return "\n".join(lines)
     others = "  ".join(f"{label} {score:.2f}" for label, score in result["top"][1:])
     text = f"{path}\n    {result['label']:<10} {result['score']:.2f}    {others}".rstrip()
@@ -116,6 +117,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def torch_install_problem(error: BaseException) -> str | None:
+    """One sentence for a PyTorch install whose parts do not fit together (a CPU torch beside a
+    torchaudio built for CUDA dies loading `libc10_cuda.so`); None for any other error."""
+    text = str(error)
+    broken_library = any(name in text for name in ("libc10", "libtorch", "libtorchaudio", "_torchaudio"))
+    if not broken_library and not (isinstance(error, ImportError) and (error.name or "").split(".")[0] in ("torch", "torchaudio")):
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (f"PyTorch ({installed('torch')}) and torchaudio ({installed('torchaudio')}) do not load together "
+            f"({text.splitlines()[0] if text else type(error).__name__}); install a matching pair with "
+            f"`.venv/bin/pip install --force-reinstall torch torchaudio` or run `bash scripts/setup.sh` again.")
+
+
 def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads must sleep, not spin: on a small shared machine two spinning torch threads
     # wait on each other at every op (bench/NOTES.md: classify 160 -> 850 clips/s). Before torch loads.
@@ -134,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"speechcmd {args.command}: interrupted.", file=sys.stderr)
         return 130
+    except (ImportError, OSError) as error:
+        problem = torch_install_problem(error)
+        if problem is None:
+            raise
+        print(f"speechcmd {args.command}: {problem}", file=sys.stderr)
+        return 3
     except BrokenPipeError:
         # The reader went away (`speechcmd classify ... | head`): stop quietly, as Unix tools do.
         # Python would otherwise complain again when it flushes stdout at exit.

@@ -42,7 +42,9 @@ if ! .venv/bin/python -c "import torch, torchaudio" 2>/dev/null; then
          torch torchaudio 2>/dev/null; then
     echo "No NVIDIA GPU: installed PyTorch's CPU build from download.pytorch.org."
   else
-    echo "No NVIDIA GPU, and download.pytorch.org cannot be reached: installing PyTorch from the default index."
+    echo "No NVIDIA GPU, and download.pytorch.org cannot be reached: installing PyTorch from the default index," \
+         "a CUDA build of about 5.8 GB that also runs on the CPU (the CPU build is about 1 GB; to switch later:" \
+         ".venv/bin/pip install --force-reinstall --index-url https://download.pytorch.org/whl/cpu torch torchaudio)."
   fi
 fi
 extras=""

@@ -63,7 +63,7 @@ def test_human_output_is_a_readable_table(tmp_path, capsys, tiny_checkpoint):
     bad.write_text("x")
     code, out, err = run(capsys, "--model", tiny_checkpoint, clip, bad)
     assert code == 1
-    assert str(clip) in out and "error:" in out and "1 of 2 inputs failed" in err
+    assert str(clip) in out and "error:" in out and "1 of 2 files could not be classified" in err
 
 
 def test_folders_are_searched_recursively(tmp_path, capsys, tiny_checkpoint):
@@ -108,3 +108,14 @@ def test_bundled_model_is_the_default(tmp_path, capsys, tiny_checkpoint):
     _, tiny, _ = run(capsys, "--json", "--model", tiny_checkpoint, clip)
     assert code == 0
     assert json_lines(default) == json_lines(bundled) != json_lines(tiny)
+
+
+def test_detections_of_a_long_recording_line_up_past_10_and_100_seconds():
+    from speechcmd.app.cli import format_result
+
+    detections = [{"start": start, "end": start + 0.8, "label": label, "score": 0.9, "top": [[label, 0.9], ["_unknown_", 0.05]]}
+                  for start, label in ((1.2, "yes"), (9.6, "stop"), (12.4, "go"), (123.45, "off"))]
+    rows = format_result({"path": "long.wav", "detections": detections}).splitlines()[1:]
+    assert len(rows) == 4
+    columns = {row.index(label) for row, label in zip(rows, ("yes", "stop", "go", "off"))}
+    assert len(columns) == 1, rows
