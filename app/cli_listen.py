@@ -52,8 +52,9 @@ output:
   Example: speechcmd listen --on stop 'playerctl pause' --on go 'playerctl play'
 
 exit status:
-  0 when the input ends or on Ctrl-C (the detection under way is printed first), 2 for a
-  problem you can fix (message on stderr: a bad option, file, microphone or model).
+  0 when the input ends, or on Ctrl-C or SIGTERM (the detection under way is printed first;
+  a second Ctrl-C stops at once, status 130); 2 for a problem you can fix, told in one
+  sentence on stderr (a bad option, file, microphone or model).
 """
 
 
