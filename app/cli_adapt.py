@@ -76,6 +76,7 @@ def run_adapt(args: argparse.Namespace) -> int:
 
 def adapt_and_save(args: argparse.Namespace, config) -> int:
     from speechcmd.model.audio import AudioError
+    from speechcmd.model.checkpoint import CheckpointError
     from speechcmd.train.adapt import AdaptError, adapt, check_takes, format_adapt_report, gather_replay, save_adapted
     from speechcmd.train.data import DatasetError
     from speechcmd.train.takes import load_takes
@@ -104,6 +105,8 @@ def adapt_and_save(args: argparse.Namespace, config) -> int:
         path = save_adapted(args.out, base, adapted, command=command, takes_folder=str(Path(args.data).resolve()))
     except OSError as error:
         raise UserError(f"{args.out}: could not write the model ({error.strerror or error}).") from None
+    except CheckpointError as error:
+        raise UserError(str(error)) from None
     if args.json:
         print(json.dumps({**adapted.report, "out": str(path)}))
     else:

@@ -30,12 +30,25 @@ def resolve_device(name: str) -> str:
 
 
 def load_model_or_fail(path: str | None, device: str = "cpu"):
-    from speechcmd.model.checkpoint import CheckpointError, load_model
+    """The model at `path`; a file that cannot be used is a UserError, and what loading ignored
+    (an unusable stored policy) a one-line warning on stderr."""
+    import sys
+    import warnings
+
+    from speechcmd.model.checkpoint import CheckpointError, CheckpointWarning, load_model
 
     try:
-        return load_model(path, device)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CheckpointWarning)
+            model = load_model(path, device)
     except CheckpointError as error:
         raise UserError(str(error)) from None
+    for warning in caught:
+        if issubclass(warning.category, CheckpointWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return model
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from speechcmd.model import __version__
+from speechcmd.model.config import check_labels, known_settings
 from speechcmd.model.network import ModelConfig, SpeechCommandsModel, upgrade_state_dict
 
 FORMAT = "speechcmd-checkpoint"
@@ -189,11 +190,13 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
     try:
         config = ModelConfig.from_dict(data["config"])
     except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: its settings are unusable ({_first_line(error, 200)}); the model file is damaged.") from None
+        raise CheckpointError(f"{path}: its settings are unusable ({_first_line(error, 400).rstrip('.')}); the model file is damaged.") from None
+    labels = data["labels"]
     try:
-        labels = data["labels"]
-        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
-            raise ValueError("its labels are not a list of words")
+        check_labels(labels)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: refused to load: {str(error).rstrip('.')}; the model file is damaged or not speechcmd's.") from None
+    try:
         # Check every layer's weights against the settings before allocating: a damaged hidden
         # size or layer count must not make the loader allocate gigabytes first.
         if not isinstance(data["state_dict"], dict):
@@ -211,11 +214,49 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
         detail = _first_line(error, 200)
         raise CheckpointError(f"{path}: the model file does not match this version of speechcmd ({detail}).") from None
-    if not all(tensor.isfinite().all() for tensor in model.state_dict().values()):
-        raise CheckpointError(f"{path}: holds NaN or infinite weights (its training diverged); use another model file.")
-    if not (model.frontend.std > 0).all():
-        raise CheckpointError(f"{path}: its feature normalization has a zero spread; the model file is damaged.")
+    if problem := model_problem(model):
+        raise CheckpointError(f"{path}: {problem}; use another model file.")
     return model.eval()
+
+
+# The front-end's normalization, (features - mean) / std: set_statistics keeps std >= 1e-5, and
+# features are tens of units, so a std below MIN_STD or a mean beyond MAX_MEAN is damage that turns
+# every feature into inf and every score into NaN.
+MIN_STD, MAX_STD, MAX_MEAN = 1e-6, 1e6, 1e6
+
+
+def model_problem(model: SpeechCommandsModel) -> str | None:
+    """What makes loading refuse `model`'s numbers (a phrase: "holds ..."), or None. Checked at load,
+    and when a model is taught and saved, so that no command saves a model that cannot be loaded."""
+    if not all(tensor.isfinite().all() for tensor in model.state_dict().values()):
+        return "holds NaN or infinite weights (its training diverged)"
+    std, mean = model.frontend.std, model.frontend.mean
+    if not ((std >= MIN_STD) & (std <= MAX_STD)).all() or not (mean.abs() <= MAX_MEAN).all():
+        return (f"holds an unusable feature normalization (a spread of {std.min().item():.3g} to {std.max().item():.3g}, "
+                f"a mean up to {mean.abs().max().item():.3g})")
+    return None
+
+
+class CheckpointWarning(UserWarning):
+    """Something in a model file was ignored; the message is one sentence naming the file."""
+
+
+def checked_metadata(metadata: dict, path: str | Path) -> dict:
+    """`metadata` without a detection policy that is unusable (a damaged or hand-edited file): the
+    model then decides with the default policy, and a `CheckpointWarning` says so."""
+    from speechcmd.model.detection import DetectionPolicy
+
+    stored = metadata.get("detection_policy")
+    if stored is None:
+        return metadata
+    try:
+        DetectionPolicy(**known_settings(DetectionPolicy, stored, "detection policy"))
+    except (TypeError, ValueError) as error:
+        warnings.warn(CheckpointWarning(
+            f"{path}: its stored detection policy is unusable ({_first_line(error).rstrip('.')}), so the default policy is used."
+        ), stacklevel=3)
+        return {key: value for key, value in metadata.items() if key != "detection_policy"}
+    return metadata
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> SpeechCommandsModel:
@@ -228,5 +269,5 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
             )
     data = read_checkpoint(path)
     model = model_from_checkpoint(data, path)
-    model.metadata = {**data.get("metadata", {}), "path": str(path)}
+    model.metadata = {**checked_metadata(data.get("metadata", {}), path), "path": str(path)}
     return model.to(device)

@@ -39,6 +39,39 @@ def check_range(name: str, value: Any, low: float, high: float, integer: bool = 
         raise ValueError(f"{name} must be {what} from {low:g} to {high:g}, not {value!r}.")
 
 
+# What a model's labels may be. They come from a model file (so from anywhere): each is drawn as
+# text in the window and names a folder of takes when a word is taught, so each must be a short,
+# printable word and never a path.
+MAX_LABELS = 1000
+MAX_LABEL_LENGTH = 64
+
+
+def label_problem(label: Any) -> str | None:
+    """Why `label` cannot be a model's label (a phrase for a sentence), or None."""
+    if not isinstance(label, str):
+        return f"the label {label!r} is not text"
+    if not 1 <= len(label) <= MAX_LABEL_LENGTH:
+        return f"a label is {len(label):,} characters long, not 1 to {MAX_LABEL_LENGTH}"
+    if not label.isprintable():
+        return f"the label {ascii(label)} holds characters that cannot be shown (control characters, line breaks or bytes that are not text)"
+    if "/" in label or "\\" in label or label in (".", ".."):
+        return f"the label {label!r} is a path, not a word"
+    return None
+
+
+def check_labels(labels: Any) -> None:
+    """Refuse, in one sentence, labels that are not a list of 2 to MAX_LABELS distinct short words."""
+    if not isinstance(labels, (list, tuple)):
+        raise ValueError("its labels are not a list of words.")
+    if not 2 <= len(labels) <= MAX_LABELS:
+        raise ValueError(f"it has {len(labels):,} labels, not 2 to {MAX_LABELS:,}.")
+    for label in labels:
+        if problem := label_problem(label):
+            raise ValueError(f"{problem}.")
+    if len(set(labels)) != len(labels):
+        raise ValueError("its labels are not distinct.")
+
+
 def known_settings(config_class, values: Any, what: str) -> dict[str, Any]:
     """`values` as keyword arguments of `config_class`, refusing a non-dictionary or an unknown name
     in one sentence: settings read from a file must not reach a constructor unchecked."""
@@ -48,6 +81,13 @@ def known_settings(config_class, values: Any, what: str) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown {what} settings: {', '.join(sorted(map(str, unknown)))}.")
     return dict(values)
+
+
+# What one window may cost: recurrent steps (frames), and spectrum values computed for them. The
+# largest sensible settings (10 s windows, 30 ms frames every 10 ms, at 48 kHz) need 1,000 frames and
+# 1,025,000 values; the defaults 98 and 25,137.
+MAX_FRAMES = 1000
+MAX_SPECTRUM_VALUES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -103,6 +143,16 @@ class FeatureConfig:
             raise ValueError("stream_context applies to the speech_embedding front-end only.")
         if not isinstance(self.window_mean_normalization, bool):
             raise ValueError(f"window_mean_normalization must be true or false, not {self.window_mean_normalization!r}.")
+        # Each setting in range is not enough: a 10 s window of 1000 ms frames every sample is 480,000
+        # frames of 65,536-point spectra (100 GB) and as many recurrent steps. Bound what a window costs.
+        frames = self.num_frames(self.window_samples)
+        spectrum = frames * (self.fft_size // 2 + 1)
+        if frames > MAX_FRAMES or spectrum > MAX_SPECTRUM_VALUES:
+            raise ValueError(
+                f"window_seconds, frame_ms and hop_ms together ({self.window_seconds:g} s, {self.frame_ms:g} ms, {self.hop_ms:g} ms) "
+                f"make {frames:,} frames of {self.fft_size:,}-point spectra a window, more than the {MAX_FRAMES:,} frames "
+                f"and {MAX_SPECTRUM_VALUES:,} spectrum values allowed; use a longer hop, shorter frames or a shorter window."
+            )
 
     @classmethod
     def speech_embedding(cls, window_seconds: float = 1.0, stream_context: bool = False) -> FeatureConfig:

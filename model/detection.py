@@ -23,6 +23,12 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from speechcmd.model.config import check_range
+
+MIN_HOP_SECONDS = 0.01
+MAX_AVERAGE_SECONDS = 10.0
+MAX_SUPPRESSION_SECONDS = 60.0
+
 NON_COMMANDS = frozenset({"_silence_", "_unknown_", "silence", "unknown"})
 
 
@@ -35,12 +41,14 @@ class DetectionPolicy:
     hop_seconds: float = 0.1  # one window ends every hop; the averaging counts windows at this rate
 
     def __post_init__(self):
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, not {self.threshold}.")
-        if self.average_seconds < 0 or self.suppression_seconds < 0 or self.minimum_windows < 1:
-            raise ValueError("average_seconds and suppression_seconds must be >= 0, minimum_windows >= 1.")
-        if not 0.001 <= self.hop_seconds <= 10.0:
-            raise ValueError(f"hop_seconds must be between 0.001 and 10, not {self.hop_seconds}.")
+        # A policy comes from a model file too: every value finite and bounded, so that averaging
+        # keeps at most MAX_AVERAGE_SECONDS / MIN_HOP_SECONDS (1,000) windows and scoring runs at most
+        # 100 windows a second.
+        check_range("threshold", self.threshold, 0.0, 1.0)
+        check_range("average_seconds", self.average_seconds, 0.0, MAX_AVERAGE_SECONDS)
+        check_range("suppression_seconds", self.suppression_seconds, 0.0, MAX_SUPPRESSION_SECONDS)
+        check_range("minimum_windows", self.minimum_windows, 1, 100_000, integer=True)
+        check_range("hop_seconds", self.hop_seconds, MIN_HOP_SECONDS, 10.0)
 
     def hop_samples(self, sample_rate: int) -> int:
         return max(1, round(self.hop_seconds * sample_rate))

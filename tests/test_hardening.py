@@ -94,6 +94,26 @@ def with_config(**changes):
     return build
 
 
+def with_labels(change):
+    def build(good: Path, path: Path) -> Path:
+        data = torch.load(good, weights_only=True)
+        data["labels"] = change(data["labels"])
+        torch.save(data, path)
+        return path
+
+    return build
+
+
+def with_state(name: str, value: float):
+    def build(good: Path, path: Path) -> Path:
+        data = torch.load(good, weights_only=True)
+        data["state_dict"][name].fill_(value)
+        torch.save(data, path)
+        return path
+
+    return build
+
+
 class RunsCode:
     def __reduce__(self):
         return (Path.write_text, (Path("PWNED"), "code ran"))
@@ -125,6 +145,20 @@ HOSTILE_MODELS = {
     "features as text": (with_config(features="mfcc"), "feature settings are not a dictionary"),
     "cell as a list": (with_config(cell=["lstm"]), "cell must be one of"),
     "code in the metadata": (code_in_the_metadata, "refused to load"),
+    # round two (issue 34): what a window, a label or the normalization may cost or do
+    "10 s window of 1000 ms frames every sample": (with_config(window_seconds=10.0, frame_ms=1000.0, hop_ms=1000 / 16_000),
+                                                   "frames of 16,384-point spectra a window, more than the 1,000 frames"),
+    "a label of 1,000,000 characters": (with_labels(lambda labels: [*labels[:-1], "x" * 1_000_000]), "a label is 1,000,000 characters long, not 1 to 64"),
+    "a label that climbs out of a folder": (with_labels(lambda labels: [*labels[:-1], "../../outside"]), "the label '../../outside' is a path, not a word"),
+    "an absolute path as a label": (with_labels(lambda labels: [*labels[:-1], "/etc/cron.d"]), "is a path, not a word"),
+    "a label that clears the terminal": (with_labels(lambda labels: [*labels[:-1], "go\x1b[2J"]), "holds characters that cannot be shown"),
+    "a label with a line break": (with_labels(lambda labels: [*labels[:-1], "go\nnow"]), "holds characters that cannot be shown"),
+    "an empty label": (with_labels(lambda labels: [*labels[:-1], ""]), "a label is 0 characters long"),
+    "2,000 labels": (with_labels(lambda labels: [f"w{k}" for k in range(2000)]), "it has 2,000 labels, not 2 to 1,000"),
+    "labels as a dictionary": (with_labels(lambda labels: {"yes": 1}), "its labels are not a list of words"),
+    "a front-end spread of 1e-38": (with_state("frontend.std", 1e-38), "holds an unusable feature normalization (a spread of 1e-38"),
+    "a front-end mean of 1e30": (with_state("frontend.mean", 1e30), "holds an unusable feature normalization"),
+    "an infinite front-end mean": (with_state("frontend.mean", float("inf")), "NaN or infinite weights"),
 }
 
 
@@ -651,3 +685,84 @@ def test_resume_into_another_folder_leaves_behind_a_best_model_that_is_not_the_r
     assert f"warning: {run_copy / 'best.pt'}: is not this run's model" in err
     assert load_model(out / "best.pt").labels == LABELS.split(",")
     assert load_model(run_copy / "best.pt").labels == tiny_model.labels  # and the other model is untouched
+
+
+UNUSABLE_POLICIES = {
+    "averaging over inf s": {"average_seconds": float("inf")},
+    "averaging over NaN s": {"average_seconds": float("nan")},
+    "averaging over 1e9 s": {"average_seconds": 1e9},
+    "a hop of 1 ms": {"hop_seconds": 0.001},
+    "suppression of NaN s": {"suppression_seconds": float("nan")},
+    "a threshold as text": {"threshold": "0.5"},
+    "an unknown field": {"average_seconds": 0.5, "beam": 3},
+    "a list": [0.5, 0.6],
+}
+
+
+@pytest.mark.parametrize("policy", UNUSABLE_POLICIES, ids=list(UNUSABLE_POLICIES))
+def test_an_unusable_stored_policy_falls_back_to_the_default_with_a_one_line_warning(tmp_path, capsys, tiny_model, policy):
+    from speechcmd.model.detection import DetectionPolicy
+
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, {"detection_policy": UNUSABLE_POLICIES[policy]})
+    with pytest.warns(checkpoint_module.CheckpointWarning, match="its stored detection policy is unusable"):
+        model = load_model(path)
+    assert DetectionPolicy.for_model(model) == DetectionPolicy()
+
+    clip = write_wav(tmp_path / "long.wav", tone(440, 3.0))
+    assert main(["classify", "--json", "--model", str(path), str(clip)]) == 0
+    out, err = capsys.readouterr()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"warning: {path}: its stored detection policy is unusable (") and err.endswith("so the default policy is used.\n")
+    assert "detections" in json.loads(out)
+
+
+def test_a_policy_at_its_legal_limits_is_kept(tmp_path, tiny_model):
+    from speechcmd.model.detection import DetectionPolicy
+
+    limits = {"average_seconds": 10.0, "threshold": 1.0, "suppression_seconds": 0.0, "minimum_windows": 1, "hop_seconds": 0.01}
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, {"detection_policy": limits})
+    assert DetectionPolicy.for_model(load_model(path)) == DetectionPolicy(**limits)
+
+
+def test_the_bundled_model_keeps_its_stored_policy():
+    import warnings
+
+    from speechcmd.model.detection import DetectionPolicy
+
+    if not bundled_model_path().exists():
+        pytest.skip("the bundled model has not been trained yet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = load_model()
+    assert DetectionPolicy.for_model(model) == DetectionPolicy(**model.metadata["detection_policy"])
+
+
+@pytest.mark.parametrize("labels, words", [
+    ("yes,../no", "the label '../no' is a path, not a word"),
+    ("yes,no\x1b[2J", "holds characters that cannot be shown"),
+    ("yes," + "n" * 65, "a label is 65 characters long, not 1 to 64"),
+])
+def test_training_refuses_labels_that_a_model_file_may_not_hold(tmp_path, capsys, tone_words, labels, words):
+    code = main(["train", "--data", str(tone_words), "--labels", labels, "--out", str(tmp_path / "run"),
+                 "--cache-dir", str(tmp_path / "cache"), *FAST])
+    assert code == 2 and words in one_sentence(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_teaching_refuses_a_word_that_a_model_file_may_not_hold(tmp_path, capsys, tiny_checkpoint):
+    from test_adapt_cli import QUICK, takes_folder
+
+    data = takes_folder(tmp_path / "takes", {"lights\x1b[31m": 4})
+    code = main(["adapt", "--base", str(tiny_checkpoint), "--data", str(data), "--out", str(tmp_path / "m.pt"), *QUICK])
+    assert code == 2 and "holds characters that cannot be shown" in one_sentence(capsys.readouterr().err)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_taught_model_that_loading_would_refuse_is_never_saved(tmp_path, tiny_model):
+    from speechcmd.train import adapt as adapt_module
+
+    with torch.no_grad():
+        tiny_model.frontend.std.fill_(1e-38)
+    with pytest.raises(CheckpointError, match="not saved: the taught model holds an unusable feature normalization"):
+        adapt_module.save_adapted(tmp_path / "m.pt", tiny_model, adapt_module.Adapted(tiny_model, {}))
+    assert not (tmp_path / "m.pt").exists()

@@ -46,8 +46,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from speechcmd.model.checkpoint import bundled_model_path, save_checkpoint
-from speechcmd.model.config import check_range
+from speechcmd.model.checkpoint import CheckpointError, bundled_model_path, model_problem, save_checkpoint
+from speechcmd.model.config import MAX_LABELS, check_range, label_problem
 from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.model.inference import fit_to_window
 from speechcmd.model.network import SpeechCommandsModel
@@ -374,6 +374,11 @@ def check_takes(base: SpeechCommandsModel, takes: list[Take]) -> list[str]:
     new_words = list(dict.fromkeys(take.label for take in takes if take.label not in base.labels))
     if not takes:
         raise AdaptError("No takes yet: record or add at least 8 takes of the word to teach.")
+    for word in new_words:
+        if problem := label_problem(word):
+            raise AdaptError(f"Cannot teach this word: {problem}; name it with a short word of printable characters.")
+    if len(base.labels) + len(new_words) > MAX_LABELS:
+        raise AdaptError(f"Too many words: a model knows at most {MAX_LABELS:,}; teach fewer at once.")
     if not any(label not in NON_COMMANDS for label in counts):
         raise AdaptError("Only background or other-speech takes: record takes of the word to teach too.")
     short = [f"'{word}' ({counts[word]})" for word in counts if word not in NON_COMMANDS and counts[word] < MIN_TAKES]
@@ -484,6 +489,8 @@ def _adapt(base, takes, config, replay, noise, bank, report_progress: Progress, 
     state.update({f"head.{k}": v for k, v in top.head.state_dict().items()})
     model.load_state_dict(state)
     model.eval()
+    if problem := model_problem(model):  # a model that loading would refuse is no result
+        raise AdaptError(f"Teaching failed: the new model {problem}; teach from another model, or record the takes again.")
     with torch.no_grad():
         clean = torch.from_numpy(np.stack([take.window for take in takes]))
         base_guess = base(clean).argmax(-1).numpy()
@@ -669,6 +676,8 @@ def busy_folder_sentence(folder: str | Path) -> str:
 
 def save_adapted(path: str | Path, base: SpeechCommandsModel, adapted: Adapted, **more) -> Path:
     """Write the adapted model as an ordinary speechcmd checkpoint; `more` goes into its metadata."""
+    if problem := model_problem(adapted.model):  # never save what loading would refuse
+        raise CheckpointError(f"{path}: not saved: the taught model {problem}; teach it again.")
     metadata = adapted_metadata(base, adapted, **more)
     path = Path(path)
     try:

@@ -22,6 +22,7 @@ import numpy as np
 
 from speechcmd.model import SAMPLE_RATE, SILENCE
 from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration, load_audio
+from speechcmd.model.config import MAX_LABELS, label_problem
 from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.train.config import SplitConfig
 
@@ -86,6 +87,11 @@ def resolve_labels(spec: str | list[str], words: list[str]) -> list[str]:
     labels = list(dict.fromkeys(spec))
     if len(labels) < 2:
         raise DatasetError("--labels needs at least two labels (for example 12, 35, or yes,no,_unknown_).")
+    if len(labels) > MAX_LABELS:
+        raise DatasetError(f"--labels: {len(labels):,} labels, more than the {MAX_LABELS:,} a model may have; choose fewer words.")
+    for label in labels:  # a model with such a label could be saved but never loaded again
+        if problem := label_problem(label):
+            raise DatasetError(f"--labels: {problem}; rename that folder or leave the word out of --labels.")
     return labels
 
 
