@@ -10,7 +10,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from speechcmd.app.cli_common import UserError, load_model_or_fail
+from speechcmd.app.cli_common import UserError, load_model_or_fail, shown
 
 
 class AdaptDefaultsFormatter(argparse.HelpFormatter):
@@ -85,13 +85,13 @@ def adapt_and_save(args: argparse.Namespace, config) -> int:
     window = base.config.features.window_samples
     takes, problems = load_takes(args.data, window)
     for problem in problems:
-        print(f"skipped {problem}", file=sys.stderr)
+        print(f"skipped {shown(problem)}", file=sys.stderr)
     replay, noise, bank = [], None, None
     try:
         new_words = check_takes(base, takes)  # "too few takes" before minutes of reading clips
         if not args.no_replay:
             replay, noise, bank, note = gather_replay(base, new_words, config, args.replay)
-            print(note, file=sys.stderr)
+            print(shown(note), file=sys.stderr)
     except AdaptError as error:
         raise UserError(str(error)) from None
     except (DatasetError, AudioError) as error:
@@ -110,6 +110,7 @@ def adapt_and_save(args: argparse.Namespace, config) -> int:
     if args.json:
         print(json.dumps({**adapted.report, "out": str(path)}))
     else:
-        print(format_adapt_report(adapted.report))
+        print("\n".join(map(shown, format_adapt_report(adapted.report).splitlines())))
+        path = shown(path)
         print(f"\nsaved {path}; use it with `speechcmd gui --model {path}` or `speechcmd classify --model {path} ...`")
     return 0

@@ -5,8 +5,22 @@ from __future__ import annotations
 import argparse
 
 
+def shown(text: object) -> str:
+    """`text` safe to print on a terminal: every character that is not printable (escape sequences,
+    line breaks, the bytes of a file name that is not UTF-8) written as its backslash escape, so a
+    file or label name can neither drive the terminal nor split a line. Every printer calls this."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii") for c in text)
+
+
 class UserError(Exception):
-    """A problem the user can fix; printed as one sentence, exit code 2."""
+    """A problem the user can fix; printed as one sentence, exit code 2. The sentence is `shown`:
+    a file name in it cannot break it into lines or send escape sequences."""
+
+    def __str__(self) -> str:
+        return shown(super().__str__())
 
 
 def resolve_device(name: str) -> str:

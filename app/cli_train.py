@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from speechcmd.app.cli_common import UserError, add_device_argument, add_model_argument, load_model_or_fail, resolve_device
+from speechcmd.app.cli_common import UserError, add_device_argument, add_model_argument, load_model_or_fail, resolve_device, shown
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -295,7 +295,7 @@ def run_train(args: argparse.Namespace) -> int:
     except PermissionError as error:
         raise UserError(f"{error.filename}: permission denied; check who may read the dataset folder.") from None
     for warning in dataset_warnings(dataset, args.noise_probability if not args.resume else config.augment.noise_probability):
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {shown(warning)}", file=sys.stderr)
 
     if args.out:
         run_dir = Path(args.out)
@@ -317,14 +317,14 @@ def run_train(args: argparse.Namespace) -> int:
                     (run_dir / name).unlink(missing_ok=True)
             torch.manual_seed(config.seed)
             model = SpeechCommandsModel(model_config, dataset.labels)
-            print(f"data: {root} ({dataset.split_rule}) {describe(dataset)}", file=sys.stderr)
+            print(shown(f"data: {root} ({dataset.split_rule}) {describe(dataset)}"), file=sys.stderr)
             teachers = [load_model(path) for path in teacher_paths]
             trainer = Trainer(
                 model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet,
                 metadata={"command": command, "teachers": teacher_paths}, teachers=teachers,
             )
             tuned = f" ({sum(p.numel() for p in trainer.tuned):,} of them in the embedding)" if trainer.tuned else ""
-            print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters trained{tuned}; run folder: {run_dir}", file=sys.stderr)
+            print(f"model: {model_config.cell}, {sum(p.numel() for p in model.parameters()):,} parameters trained{tuned}; run folder: {shown(run_dir)}", file=sys.stderr)
             if args.resume:
                 trainer.resume(args.resume)
             result = trainer.fit()
@@ -338,7 +338,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"\nno validation or test speakers, so the model was not tested (best model: epoch {trainer.best_epoch}).")
     else:
         print(f"\n{result['split']} split, best model (epoch {trainer.best_epoch}):\n{format_report(result)}")
-    print(f"\nsaved {run_dir / 'best.pt'} (and last.pt, metrics.jsonl, learning_curves.png, confusion.png)")
+    print(f"\nsaved {shown(run_dir / 'best.pt')} (and last.pt, metrics.jsonl, learning_curves.png, confusion.png)")
     return 0
 
 

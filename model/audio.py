@@ -30,32 +30,62 @@ MAX_BLOCK_BYTES = 64 << 20
 MAX_LOAD_BYTES = 2 << 30  # load_audio holds a whole file; longer ones are for stream_audio
 # No spoken word is shorter: such a clip is a damaged or mistaken file, whatever the model says.
 MIN_WORD_SECONDS = 0.1
+# A file that decodes to fewer frames than its header declares is cut short; an MP3's declared
+# length can be an estimate, so up to four MP3 frames (4 x 1152 samples) or 2% less is tolerated.
+CUT_TOLERANCE_FRAMES = 4608
+CUT_TOLERANCE_SHARE = 0.02
 
 
 class AudioError(ValueError):
     """A user's audio file cannot be used; the message is one sentence naming the file."""
 
 
-def _wav_data_shortfall(path: Path) -> tuple[int, int] | None:
-    """(bytes the WAV header promises, bytes the file holds) when its data chunk is cut short.
+def _container_shortfall(path: Path) -> tuple[int, int] | None:
+    """(bytes the header promises, bytes the file holds) when a WAV, AIFF or AU file's audio data
+    is cut short, else None.
 
     libsndfile quietly shortens such a file to what is there (a 300-byte head of a 1 s clip opens
-    as 8 ms and gets classified), so the RIFF chunks are walked here to notice."""
+    as 8 ms and gets classified), so the header is read here to notice. Compressed formats are
+    checked as they are decoded instead (`_check_complete`)."""
     try:
         with open(path, "rb") as file:
-            if file.read(12)[8:12] != b"WAVE":
-                return None
             size = os.fstat(file.fileno()).st_size
-            while len(header := file.read(8)) == 8:
-                chunk, length = struct.unpack("<4sI", header)
-                if chunk == b"data":
-                    held = size - file.tell()
-                    # 0 and 0xFFFFFFFF are what streaming writers put before they know the length.
-                    return (length, held) if length not in (0, 0xFFFFFFFF) and length > held + 1 else None
-                file.seek(length + (length & 1), os.SEEK_CUR)
+            head = file.read(12)
+            if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+                return _chunk_shortfall(file, size, b"data", "<4sI")
+            if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+                return _chunk_shortfall(file, size, b"SSND", ">4sI")
+            if head[:4] == b".snd" and len(head) == 12:
+                offset, length = struct.unpack(">II", head[4:12])
+                held = size - offset
+                return (length, held) if length != 0xFFFFFFFF and length > held + 1 else None
     except OSError:
         return None
     return None
+
+
+def _chunk_shortfall(file, size: int, data_chunk: bytes, layout: str) -> tuple[int, int] | None:
+    """Walk the chunks after a RIFF or IFF header to the audio chunk; compare its length with the file."""
+    while len(header := file.read(8)) == 8:
+        chunk, length = struct.unpack(layout, header)
+        if chunk == data_chunk:
+            held = size - file.tell()
+            # 0 and 0xFFFFFFFF are what streaming writers put before they know the length.
+            return (length, held) if length not in (0, 0xFFFFFFFF) and length > held + 1 else None
+        file.seek(length + (length & 1), os.SEEK_CUR)
+    return None
+
+
+def _check_complete(path: Path, handle: sf.SoundFile, frames_read: int) -> None:
+    """Refuse a file that decoded to fewer frames than its header declares: a cut MP3 (or any format
+    whose decoder stops quietly at the cut) would otherwise be classified as if whole. MP3 headers
+    may only estimate their length, so a few frames' and a few percent's difference are allowed."""
+    declared = handle.frames
+    if declared - frames_read > max(CUT_TOLERANCE_FRAMES, CUT_TOLERANCE_SHARE * declared):
+        raise AudioError(
+            f"{path}: the file is cut short (its header declares {declared / handle.samplerate:.2f} s of audio, "
+            f"{frames_read / handle.samplerate:.2f} s could be decoded); copy or export it again."
+        )
 
 
 def _open(path: str | Path) -> sf.SoundFile:
@@ -96,7 +126,7 @@ def _open(path: str | Path) -> sf.SoundFile:
             f"{path}: its header claims {rate:,} Hz x {channels} channels, beyond any recording "
             f"(at most {MAX_SAMPLE_RATE:,} Hz and {MAX_CHANNELS} channels); the header is damaged."
         )
-    shortfall = _wav_data_shortfall(path)
+    shortfall = _container_shortfall(path)
     if shortfall is not None:
         promised, held = shortfall
         handle.close()
@@ -172,6 +202,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
                 blocks.append(_to_mono(block, path))
             if block.shape[0] < block_frames:
                 break
+        _check_complete(path, handle, sum(len(block) for block in blocks))
     if not blocks:
         raise AudioError(f"{path}: contains no audio samples; record or export it again.")
     mono = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
@@ -193,13 +224,16 @@ def stream_audio(
             if source_rate != sample_rate
             else None
         )
-        block_frames = _block_frames(handle, block_seconds)
+        block_frames, frames_read = _block_frames(handle, block_seconds), 0
         while True:
             try:
                 block = handle.read(block_frames, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as error:
                 raise AudioError(f"{path}: the audio data is damaged ({error}).") from None
+            frames_read += block.shape[0]
             last = block.shape[0] < block_frames
+            if last:
+                _check_complete(path, handle, frames_read)  # before the last block is yielded: a cut file ends in an error
             if block.shape[0]:
                 mono = _to_mono(block, path)
                 out = resampler.resample_chunk(mono, last=last) if resampler else mono

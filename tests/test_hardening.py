@@ -219,12 +219,29 @@ def odd_name(folder: Path) -> Path:
     return plain.rename(folder / ODD_NAME)
 
 
+def cut_in_half(extension: str, format: str, subtype: str):
+    """A 2 s clip in this format with its second half cut off, as an interrupted copy leaves it."""
+    def build(folder: Path) -> Path:
+        import soundfile as sf
+
+        path = folder / f"half.{extension}"
+        sf.write(str(path), tone(440, 2.0), 16_000, format=format, subtype=subtype)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        return path
+
+    return build
+
+
 HOSTILE_AUDIO = {
     "300-byte head of a 1 s clip": (truncated_head, "error", "cut short"),
     "sparse WAV claiming 10 MHz x 4 channels": (sparse_10_mhz_4_channels, "error", "10,000,000 Hz x 4 channels"),
     "64 channels": (channels_64, "error", "64 channels"),
     "8 ms clip": (eight_ms, "warning", "far too short for a spoken word"),
     "name that is not UTF-8": (odd_name, "label", None),
+    "half an AIFF": (cut_in_half("aiff", "AIFF", "PCM_16"), "error", "cut short"),
+    "half an AU": (cut_in_half("au", "AU", "PCM_16"), "error", "cut short"),
+    "half an MP3": (cut_in_half("mp3", "MP3", "MPEG_LAYER_III"), "error", "cut short"),
+    "half a FLAC": (cut_in_half("flac", "FLAC", "PCM_16"), "error", "damaged"),
 }
 
 
@@ -766,3 +783,44 @@ def test_a_taught_model_that_loading_would_refuse_is_never_saved(tmp_path, tiny_
     with pytest.raises(CheckpointError, match="not saved: the taught model holds an unusable feature normalization"):
         adapt_module.save_adapted(tmp_path / "m.pt", tiny_model, adapt_module.Adapted(tiny_model, {}))
     assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize("extension, format, subtype", [("aiff", "AIFF", "PCM_16"), ("au", "AU", "PCM_16"), ("mp3", "MP3", "MPEG_LAYER_III"),
+                                                       ("ogg", "OGG", "VORBIS"), ("flac", "FLAC", "PCM_16")])
+def test_whole_files_of_every_format_are_not_mistaken_for_cut_ones(tmp_path, extension, format, subtype):
+    import soundfile as sf
+
+    from speechcmd.model.audio import load_audio, stream_audio
+
+    path = tmp_path / f"whole.{extension}"
+    sf.write(str(path), tone(440, 2.0), 16_000, format=format, subtype=subtype)
+    assert len(load_audio(path)) == sum(len(block) for block in stream_audio(path, block_seconds=0.5)) == 32_000
+
+
+def test_a_cut_file_streamed_block_by_block_ends_in_its_error_not_in_a_short_recording(tmp_path):
+    from speechcmd.model.audio import AudioError, stream_audio
+
+    path = cut_in_half("mp3", "MP3", "MPEG_LAYER_III")(tmp_path)
+    with pytest.raises(AudioError, match="the file is cut short"):
+        for _ in stream_audio(path, block_seconds=0.25):
+            pass
+
+
+# ---- round two (issue 34): names that would drive the terminal ---------------------------------------
+
+
+def test_a_one_sentence_error_shows_escape_sequences_and_line_breaks_in_names_escaped(tmp_path, capsys):
+    folder = tmp_path / "da\x1b[2Jta\nmore"
+    code = main(["train", "--data", str(folder), "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "\x1b" not in err and err.count("\n") == 1
+    assert "da\\x1b[2Jta\\nmore" in err
+
+
+def test_names_in_training_warnings_are_escaped(tmp_path, capsys):
+    data = make_folder(tmp_path / "da\x1b]0;pwned\x07ta", speakers=4, clips_per_speaker=1, words=["yes", "no"], noise=False)
+    code = main(["train", "--data", str(data), "--labels", "yes,no", "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"),
+                 "--validation-fraction", "0", "--test-fraction", "0", *FAST])
+    out, err = capsys.readouterr()
+    assert code == 0 and "\x1b" not in out + err and "\x07" not in out + err
+    assert "da\\x1b]0;pwned\\x07ta has no _background_noise_/ folder" in err
