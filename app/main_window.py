@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
@@ -239,6 +240,9 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event) -> None:
+        if not self.may_discard_taught_model():
+            event.ignore()
+            return
         self.save_settings()
         self.redraw_timer.stop()
         # Join every background job before Qt and Python tear down (a thread still in torch at
@@ -249,6 +253,21 @@ class MainWindow(QMainWindow):
             self.teach_panel.job.shutdown()
         self.worker.shutdown()
         super().closeEvent(event)
+
+    def may_discard_taught_model(self) -> bool:
+        """Before quitting: a model taught but never saved is offered to be saved; False keeps the
+        window open (the user cancelled, or cancelled the save)."""
+        panel = getattr(self, "teach_panel", None)
+        if panel is None or not panel.unsaved:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved taught model",
+            "The model you taught has not been saved and will be lost when the window closes. Save it first?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save,
+        )
+        if answer == QMessageBox.Cancel:
+            return False
+        return answer == QMessageBox.Discard or panel.save_dialog()
 
     # ---- messages -------------------------------------------------------------------------------
 
@@ -312,13 +331,11 @@ class MainWindow(QMainWindow):
     def open_teach(self) -> None:
         """Show the Teach panel, built on first use: its module needs torch, which the window
         itself does not import, so that it opens fast."""
-        if getattr(self, "teach_dock", None) is None:
+        if getattr(self, "teach_window", None) is None:
             from speechcmd.app.teach import install_teach
 
             install_teach(self, add_menu=False)
-        self.teach_dock.show()
-        self.teach_dock.raise_()
-        self.teach_panel.refresh()
+        self.teach_window.show_beside()
 
     def use_model(self, model, source: str) -> None:
         """Recognize with `model` (already loaded) from now on, and show `source` as its name.

@@ -6,7 +6,7 @@ Pieces, after the main window's separation of sources, work and views:
 - `TakePreview`: one take's waveform, with the spoken part `prepare_take` found shaded, and its MFCC.
 - `TrainingJob`: `train.adapt.adapt` on a thread, with progress and cancel carried by signals.
 - `TeachPanel`: the panel itself. It emits `model_ready(model, source)` when a model is trained or
-  saved; `install_teach(window)` puts it in a dock of any QMainWindow that has `use_model`.
+  saved; `install_teach(window)` gives it a window of its own beside any QMainWindow that has `use_model`.
 The takes live in a `TakeStore` (folder per label), so `speechcmd adapt/train/evaluate` can use them.
 """
 
@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSize, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (
     QComboBox,
-    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -68,7 +67,12 @@ GOOD_STYLE = "background: #1f5a2a; color: white; padding: 4px;"
 
 
 def default_takes_dir() -> Path:
-    return Path(QStandardPaths.writableLocation(QStandardPaths.AppDataLocation) or Path.home() / ".speechcmd") / "takes"
+    """~/.local/share/speechcmd/takes on Linux (the platform's data folder elsewhere). The folder
+    Qt names after the organization and the application, speechcmd/speechcmd/takes, is kept where a
+    user already has takes in it."""
+    data = Path(QStandardPaths.writableLocation(QStandardPaths.GenericDataLocation) or Path.home() / ".local" / "share")
+    earlier = data / "speechcmd" / "speechcmd" / "takes"
+    return earlier if earlier.is_dir() and any(earlier.iterdir()) else data / "speechcmd" / "takes"
 
 
 class TakeRecorder(QObject):
@@ -156,6 +160,11 @@ class TakePreview(QWidget):
         layout.addWidget(self.waveform, 1)
         layout.addWidget(self.mfcc, 1)
         self.setMinimumHeight(140)
+
+    def sizeHint(self) -> QSize:
+        # pyqtgraph asks for 480 px per plot; the panel lays out its height from its parts' hints
+        # (word-wrapped labels: height for width), and 480 would push Train below a 768 px screen.
+        return QSize(super().sizeHint().width(), 240)
 
     def show_take(self, samples: np.ndarray, take: Take | None, model: SpeechCommandsModel | None) -> None:
         t = np.arange(len(samples)) / SAMPLE_RATE
@@ -250,6 +259,7 @@ class TeachPanel(QWidget):
         self.replay = replay
         self._base: SpeechCommandsModel | None = None
         self.adapted: Adapted | None = None
+        self.unsaved = False  # a taught model that is only in memory: quitting asks first
         self.takes: dict[Path, Take] = {}  # cache of prepared takes by file
         self.recorder = TakeRecorder(lambda: self.open_microphone(), self)
         self.job = TrainingJob(self)
@@ -355,7 +365,7 @@ class TeachPanel(QWidget):
         self.recorder.failed.connect(lambda message: (self._say(message, ERROR_STYLE), self._set_busy(False)))
         self.train_button.clicked.connect(self.train)
         self.cancel_button.clicked.connect(self.cancel)
-        self.save_button.clicked.connect(self._save_dialog)
+        self.save_button.clicked.connect(self.save_dialog)
         self.job.progress.connect(lambda f, m: (self.progress.setValue(int(f * 1000)), self.progress.setFormat(f"{m} %p%")))
         self.job.finished.connect(self._trained)
         self.job.failed.connect(lambda message: self._done_training(message, ERROR_STYLE))
@@ -373,6 +383,7 @@ class TeachPanel(QWidget):
     def start_from_model_in_use(self) -> None:
         self._base = None
         self.adapted = None
+        self.unsaved = False
         self.takes.clear()  # prepared for the old model's window length
         self.refresh()
 
@@ -565,6 +576,7 @@ class TeachPanel(QWidget):
 
     def _trained(self, adapted: Adapted) -> None:
         self.adapted = adapted
+        self.unsaved = True
         report = adapted.report
         self._done_training("", None)
         words = ", ".join(f"'{w}'" for w in report["new_words"]) or "your takes of its own words"
@@ -615,14 +627,15 @@ class TeachPanel(QWidget):
         except (OSError, CheckpointError) as error:
             self._say(f"{path}: could not save the model ({getattr(error, 'strerror', None) or error}); choose another folder.", ERROR_STYLE)
             return None
+        self.unsaved = False
         self._say(f"Saved {saved}.", GOOD_STYLE)
         self.model_ready.emit(self.adapted.model, str(saved))
         return saved
 
-    def _save_dialog(self) -> None:
+    def save_dialog(self) -> bool:
+        """Ask where, and save there; False when the user cancelled or the save failed."""
         path, _ = QFileDialog.getSaveFileName(self, "Save model", "taught.pt", "speechcmd models (*.pt)")
-        if path:
-            self.save(path)
+        return bool(path) and self.save(path) is not None
 
     # ---- state ----------------------------------------------------------------------------------
 
@@ -657,25 +670,50 @@ def default_microphone():
     return MicrophoneSource(device)
 
 
+class TeachWindow(QWidget):
+    """The Teach panel in a window of its own beside the main one, so that neither squeezes the
+    other: sized to the screen, scrolling only where the screen is smaller than the panel."""
+
+    WANTED = (780, 740)
+
+    def __init__(self, panel: TeachPanel, parent: QWidget):
+        super().__init__(parent, Qt.Window)  # a child window: on top of the main one, closed with it
+        self.setObjectName("teach")
+        self.setWindowTitle("Teach words — speechcmd")
+        self.panel = panel
+        scroll = QScrollArea()
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        panel.setMinimumSize(560, 640)  # below this the panel scrolls instead of squeezing its parts
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
+
+    def show_beside(self) -> None:
+        """Show it, fitted to the screen and raised; the panel re-reads the model in use."""
+        if not self.isVisible():
+            screen = (self.parentWidget() or self).screen().availableGeometry()
+            width, height = min(self.WANTED[0], screen.width()), min(self.WANTED[1], screen.height() - 40)
+            self.resize(width, height)
+            self.move(screen.right() - width, screen.top())
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        self.panel.refresh()
+
+
 def install_teach(window: QMainWindow, takes_dir: str | Path | None = None, add_menu: bool = True, **options) -> TeachPanel:
-    """Add the Teach panel as a dock (hidden until Teach > Teach words… is chosen, or shown by
-    whoever installs it with `add_menu=False`) and switch the window to every model it makes:
-    `model_ready` -> `window.use_model(model, source)`."""
+    """Give `window` the Teach panel, in its own window (hidden until Teach > Teach words… is
+    chosen, or shown by whoever installs it with `add_menu=False`), and switch the window to every
+    model it makes: `model_ready` -> `window.use_model(model, source)`."""
     options.setdefault("replay", gather_replay)
     panel = TeachPanel(lambda: getattr(window, "model", None), takes_dir, **options)
-    scroll = QScrollArea()  # on a small screen the panel scrolls instead of squeezing its parts
-    scroll.setWidget(panel)
-    scroll.setWidgetResizable(True)
-    panel.setMinimumSize(480, 720)
-    dock = QDockWidget("Teach", window)
-    dock.setObjectName("teach")
-    dock.setWidget(scroll)
-    window.addDockWidget(Qt.RightDockWidgetArea, dock)
-    dock.hide()
+    teach_window = TeachWindow(panel, window)
     if add_menu:
         action = QAction("&Teach words…", window, shortcut="Ctrl+T")
-        action.triggered.connect(lambda: (dock.show(), dock.raise_(), panel.refresh()))
+        action.triggered.connect(teach_window.show_beside)
         window.menuBar().addMenu("&Teach").addAction(action)
     panel.model_ready.connect(window.use_model)
-    window.teach_panel, window.teach_dock = panel, dock
+    window.teach_panel, window.teach_window = panel, teach_window
     return panel

@@ -1,11 +1,14 @@
-"""Screenshots of Teach mode for docs/: 'banana' taught from synthesized takes, then heard live.
+"""Screenshots of Teach mode for docs/: 'banana' taught from synthesized takes, then heard live,
+at a laptop's 1366x768 and a desktop's 1920x1080.
 
-Drives the real panel the way a user does (new word, takes added as files, Train, wait), with
-takes spoken by espeak-ng and flite at run time, then plays a 'banana' in a voice the takes did
-not have through the main window. Runs under Xvfb (re-executing itself with xvfb-run when there
-is no display).
+Drives the real Teach window the way a user does (new word, takes added as files, Train, wait),
+with takes spoken by espeak-ng and flite at run time, then plays a 'banana' in a voice the takes did
+not have through the main window. Writes `teach[_1366x768].png` (the main window hearing it) and
+`teach_window[_1366x768].png` (the Teach window after training, as placed on that screen). Runs
+under Xvfb (re-executing itself with xvfb-run and a virtual screen of each size when there is no
+display).
 
-    .venv/bin/python scripts/teach_screenshots.py
+    .venv/bin/python scripts/teach_screenshots.py [--screen WxH]
 """
 
 from __future__ import annotations
@@ -20,18 +23,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from screenshots import DOCS, play_until_word, save_png  # noqa: E402
 
-SIZE = (1366, 768)
+SCREENS = ("1920x1080", "1366x768")
 ESPEAK = [("en-us", 150, 50), ("en-gb", 140, 40), ("en+m3", 170, 35), ("en+f2", 150, 70),
           ("en-gb-scotland", 130, 50), ("en+m1", 160, 60), ("en+f4", 140, 55), ("en-gb-x-rp", 175, 45)]
 
 
-def ensure_display() -> None:
-    if os.environ.get("DISPLAY") or os.environ.get("SPEECHCMD_SCREENSHOTS_CHILD"):
-        return
+def screen_size() -> tuple[int, int] | None:
+    """The --screen WxH this process draws at; None in the parent, which runs one child per screen."""
+    if "--screen" not in sys.argv:
+        return None
+    width, height = sys.argv[sys.argv.index("--screen") + 1].split("x")
+    return int(width), int(height)
+
+
+def under_xvfb(screen: str) -> int:
     if shutil.which("xvfb-run") is None:
         sys.exit("teach_screenshots: needs an X display or xvfb-run (apt-get install xvfb xauth).")
-    env = {**os.environ, "SPEECHCMD_SCREENSHOTS_CHILD": "1", "QT_QPA_PLATFORM": "xcb"}
-    sys.exit(subprocess.call(["xvfb-run", "-a", "-s", f"-screen 0 {SIZE[0]}x{SIZE[1]}x24", sys.executable, *sys.argv], env=env))
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
+    return subprocess.call(["xvfb-run", "-a", "-s", f"-screen 0 {screen}x24", sys.executable, sys.argv[0], "--screen", screen], env=env)
 
 
 def say(text: str, path: Path, voice) -> str:
@@ -45,10 +54,16 @@ def say(text: str, path: Path, voice) -> str:
 
 
 def main() -> int:
-    ensure_display()
+    size = screen_size()
+    if size is None:
+        if os.environ.get("DISPLAY"):
+            sys.argv += ["--screen", "1366x768"]
+            return main()
+        return max(under_xvfb(screen) for screen in SCREENS)
+    suffix = "" if size == (1920, 1080) else f"_{size[0]}x{size[1]}"
     import numpy as np
     import soundfile as sf
-    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from speechcmd.app import audio_backend
@@ -59,16 +74,15 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="speechcmd-teach-shots-"))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(QSettings(str(folder / "settings.ini"), QSettings.IniFormat), None, start_worker=False)
-    window.resize(*SIZE)
+    window.resize(*size)
     window.show()
     while window.model is None:  # the bundled model loads on a thread
         app.processEvents()
     window.clear_message()
     next(a.menu() for a in window.menuBar().actions() if a.text() == "&Teach").actions()[0].trigger()
-    panel, dock = window.teach_panel, window.teach_dock
+    panel, teach_window = window.teach_panel, window.teach_window
     panel.store = TakeStore(folder / "takes")  # not the user's own takes
     panel.refresh()
-    window.resizeDocks([dock], [540], Qt.Horizontal)
 
     panel.new_word_edit.setText("banana")
     panel.add_new_word()
@@ -108,12 +122,13 @@ def main() -> int:
     play_until_word(window, heard)
     history = window.history
     print("detected live:", [history.item(r, 1).text() for r in range(history.rowCount())])
-    save_png(window, DOCS / "teach.png")
-    dock.setFloating(True)  # the panel alone at its full height, as on a larger screen
-    dock.resize(540, 780)
+    save_png(window, DOCS / f"teach{suffix}.png")
+    teach_window.show_beside()
     app.processEvents()
-    panel.grab().save(str(DOCS / "teach_panel.png"))
-    print(f"docs/teach_panel.png: {(DOCS / 'teach_panel.png').stat().st_size // 1024} KB")
+    teach_window.grab().save(str(DOCS / f"teach_window{suffix}.png"))
+    print(f"docs/teach_window{suffix}.png: {teach_window.width()}x{teach_window.height()}, "
+          f"{(DOCS / f'teach_window{suffix}.png').stat().st_size // 1024} KB")
+    panel.unsaved = False  # a picture, not a model to keep
     window.close()
     return 0
 

@@ -104,6 +104,12 @@ def traced_gates(model, window_samples: np.ndarray):
 # ---- showing --------------------------------------------------------------------------------------
 
 
+def test_the_level_meter_shows_a_played_files_level_as_it_does_the_microphones(make_window, speech_file):
+    window = make_window()
+    play_through(window, speech_file, until=2.0)  # mid-sound: the chord's RMS is about -12 dBFS
+    assert -20 < window.level_meter.level_db < -5
+
+
 def test_a_played_file_fills_the_probability_mfcc_and_gate_views(make_window, speech_file):
     window = make_window()
     play_through(window, speech_file, until=2.0)  # mid-sound: the clip is padded with silence
@@ -769,11 +775,51 @@ def test_a_detection_shows_at_once_and_its_row_grows_to_the_peak_confidence(make
     assert final == f"{scanned[0].score:.0%}" and scanned[0].score > pending.score
 
 
+def test_quitting_with_an_unsaved_taught_model_asks_first(make_window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window()
+    window.open_teach()
+    window.teach_panel.unsaved = True  # what a finished Teach training leaves: a model only in memory
+    answers, saves = [QMessageBox.Cancel, QMessageBox.Save, QMessageBox.Discard], []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: answers.pop(0))
+    monkeypatch.setattr(window.teach_panel, "save_dialog", lambda: saves.append(1) or False)  # the user cancels the file dialog
+
+    assert not window.close() and window.isVisible()  # Cancel: nothing closes
+    assert not window.close() and saves == [1]  # Save, then the save dialog cancelled: still open
+    assert window.close()  # Discard
+    assert not answers
+
+
+def test_quitting_after_saving_the_taught_model_does_not_ask(make_window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window()
+    window.open_teach()
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: pytest.fail("asked although nothing is unsaved"))
+    assert window.close()
+
+
+def test_the_teach_window_shows_every_control_whole_on_a_1366x768_screen(make_window):
+    from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea
+
+    window = make_window()
+    window.open_teach()
+    teach = window.teach_window
+    teach.resize(780, 768 - 40)  # what show_beside gives it on a 1366x768 screen
+    QApplication.processEvents()
+    panel = teach.panel
+    assert teach.findChild(QScrollArea).verticalScrollBar().maximum() == 0  # Train, the report and the table: no scrolling
+    for button in panel.findChildren(QPushButton):
+        assert button.width() >= button.sizeHint().width(), button.text()  # "Start from the model in u", "Add wor"...
+    assert panel.base_label.width() > 0 and isinstance(panel.base_label, QLabel)
+
+
 def test_the_teach_menu_opens_the_panel_and_a_taught_model_goes_live(make_window, tiny_model, speech_file):
     window = make_window()
     teach_menu = next(action.menu() for action in window.menuBar().actions() if action.text() == "&Teach")
     teach_menu.actions()[0].trigger()
-    assert window.teach_dock.isVisible()
+    assert window.teach_window.isVisible()
     assert window.teach_panel.current_base() is window.model
 
     taught = SpeechCommandsModel(tiny_model.config, [*tiny_model.labels, "lights"]).eval()

@@ -18,7 +18,7 @@ class ControlBar(QToolBar):
         self.setObjectName("controls")
         self.addWidget(QLabel(" Microphone: "))
         self.device_combo = QComboBox()
-        self.device_combo.setMinimumContentsLength(12)
+        self.device_combo.setMinimumContentsLength(21)  # "(no microphone found)" whole
         self.device_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.device_combo.setToolTip("Input device; devices without 16 kHz are resampled, stereo is mixed down.")
         self.addWidget(self.device_combo)
