@@ -190,3 +190,13 @@ def test_install_teach_adds_a_menu_and_switches_the_window_to_the_taught_model(q
     assert panel.current_base() is base  # teaching again starts from the same base, not from its own result
     panel.rebase_button.click()
     assert panel.current_base() is window.model and "13 labels" in panel.base_label.text()
+
+
+def test_takes_are_kept_in_the_users_speechcmd_folder_and_an_earlier_folder_with_takes_is_kept(monkeypatch, tmp_path):
+    from speechcmd.app.teach import default_takes_dir
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_takes_dir() == tmp_path / "speechcmd" / "takes"  # not speechcmd/speechcmd/takes
+    earlier = tmp_path / "speechcmd" / "speechcmd" / "takes"
+    (earlier / "lights").mkdir(parents=True)
+    assert default_takes_dir() == earlier  # a user's takes from before are not left behind
