@@ -132,45 +132,82 @@ def _check_sizes(path: Path, archive: zipfile.ZipFile) -> None:
         )
 
 
-def _check_integrity(path: Path) -> None:
-    """torch.load does not verify the CRC-32 that its zip format stores for every record, so a
-    flipped byte could load as a wrong label or weight; zipfile's check catches it first."""
+def _not_a_model_file(path: Path, head: bytes) -> CheckpointError:
+    if not head:
+        kind = "an empty file"
+    elif all(32 <= byte < 127 or byte in b"\t\r\n" for byte in head):
+        kind = "a text file"
+    else:
+        kind = "a file of another kind"
+    return CheckpointError(
+        f"{path}: not a model file ({kind}, not a checkpoint); use a .pt file that `speechcmd train` or `speechcmd adapt` saved."
+    )
+
+
+def _damaged(path: Path, what: str = "cut short or damaged") -> CheckpointError:
+    return CheckpointError(f"{path}: the model file is {what}; train, save or copy it again.")
+
+
+def _check_container(path: Path) -> None:
+    """Refuse, in our own words, a file that is not what torch.load can read safely: no zip and no
+    pickle at all (a text file), a cut or damaged zip, a zip that is no PyTorch file, a zip that
+    would unpack to far more than it holds. torch.load does not verify the CRC-32 that its zip format
+    stores for every record, so a flipped byte could load as a wrong label or weight; zipfile's
+    check catches it first."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(512)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror or 'read failed'}); check who may read it.") from None
+    if head[:1] == b"\x80":
+        return  # a pickle (the legacy torch.save format): torch.load's weights-only unpickler judges it
+    if head[:4] != b"PK\x03\x04":
+        raise _not_a_model_file(path, head)
     try:
         with zipfile.ZipFile(path) as archive:
             _check_sizes(path, archive)
+            if not any(name == "data.pkl" or name.endswith("/data.pkl") for name in archive.namelist()):
+                raise CheckpointError(
+                    f"{path}: not a model file (a zip archive, not a checkpoint); use a .pt file that `speechcmd train` or `speechcmd adapt` saved."
+                )
             damaged = archive.testzip()
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        return  # not a zip at all: torch.load below gives the right message for what it is
-    except Exception as error:  # a damaged directory can make zipfile raise almost anything
-        raise CheckpointError(f"{path}: the model file is damaged ({_first_line(error)}); train or copy it again.") from None
+    except Exception:  # a cut or damaged directory can make zipfile raise almost anything
+        raise _damaged(path) from None
     if damaged is not None:
-        raise CheckpointError(f"{path}: the model file is damaged (its part {damaged!r} fails its checksum); train or copy it again.")
+        raise _damaged(path, f"damaged (its part {damaged!r} fails its checksum)")
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Load and validate the raw dict; raises `CheckpointError` with one clear sentence."""
+    """Load and validate the raw dict; raises `CheckpointError` with one sentence of our own for
+    each kind of bad file (never PyTorch's text, which is long and speaks of its internals)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file; check the path or train one with `speechcmd train`.")
-    _check_integrity(path)
+    _check_container(path)
     try:
         with warnings.catch_warnings():  # torch's note on unusual pickle protocols says nothing to a user
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f"{path}: refused to load: the file holds objects other than weights and settings "
-            f"({_first_line(error)}); only use model files saved by speechcmd."
-        ) from None
-    except Exception as error:  # a damaged file's unpickler also raises KeyError, IndexError, struct.error...
-        raise CheckpointError(
-            f"{path}: not a readable model file (truncated or not a PyTorch checkpoint: "
-            f"{_first_line(error)})."
-        ) from None
+        text = str(error)
+        if "Unsupported global" in text or "Unsupported class" in text:
+            raise CheckpointError(
+                f"{path}: refused to load, for safety: it holds Python objects that only running code could rebuild "
+                "(a model saved by another program, or a file made to run code); use a model file that speechcmd saved."
+            ) from None
+        if "weights only load failed" in text.lower():  # a pickle in a form no checkpoint has
+            raise CheckpointError(
+                f"{path}: refused to load: a Python pickle, not a checkpoint; use a .pt file that `speechcmd train` or `speechcmd adapt` saved."
+            ) from None
+        raise _damaged(path) from None  # the unpickler met bytes it cannot read at all
+    except Exception:  # a damaged file's unpickler also raises KeyError, IndexError, struct.error...
+        raise _damaged(path) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: this is a PyTorch file but not a speechcmd model; use a file saved by `speechcmd train`.")
+        raise CheckpointError(
+            f"{path}: a PyTorch file of another program, not a speechcmd model; use a .pt file that `speechcmd train` or `speechcmd adapt` saved."
+        )
     if not isinstance(data.get("format_version", 0), int):
         raise CheckpointError(f"{path}: its format version is not a number; the model file is damaged.")
     if data.get("format_version", 0) > FORMAT_VERSION:
@@ -212,7 +249,8 @@ def model_from_checkpoint(data: dict, path: str | Path = "checkpoint") -> Speech
         model = SpeechCommandsModel(config, labels, pretrained=False)  # the state dict below has every weight
         model.load_state_dict(state_dict, strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
-        detail = _first_line(error, 200)
+        # Our own checks say what is wrong; PyTorch's load_state_dict lists every key, in its words.
+        detail = _first_line(error, 200).rstrip(".") if isinstance(error, ValueError) else "its weights do not fit its settings"
         raise CheckpointError(f"{path}: the model file does not match this version of speechcmd ({detail}).") from None
     if problem := model_problem(model):
         raise CheckpointError(f"{path}: {problem}; use another model file.")

@@ -156,3 +156,67 @@ def test_a_damaged_hidden_size_is_refused_before_anything_is_allocated(tmp_path,
     torch.save(data, tmp_path / "big.pt")
     with pytest.raises(CheckpointError, match="hidden_size must be a whole number from 1 to 1024"):
         load_model(tmp_path / "big.pt")
+
+
+def _module_pickled(tmp_path, tiny_model):
+    path = tmp_path / "module.pt"
+    torch.save(torch.nn.Linear(2, 2), path)  # how other programs often save: the object, not its weights
+    return path
+
+
+def _text(tmp_path, tiny_model):
+    path = tmp_path / "notes.pt"
+    path.write_text("these are not the weights you are looking for\n")
+    return path
+
+
+def _zip_archive(tmp_path, tiny_model):
+    import zipfile
+
+    path = tmp_path / "photos.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("photo.jpg", b"\xff\xd8")
+    return path
+
+
+BAD_FILE_SENTENCES = {
+    "truncated": "the model file is cut short or damaged; train, save or copy it again.",
+    "random bytes": "not a model file (a file of another kind, not a checkpoint); use a .pt file that `speechcmd train` or `speechcmd adapt` saved.",
+    "empty": "not a model file (an empty file, not a checkpoint)",
+    "text": "not a model file (a text file, not a checkpoint)",
+    "zip archive": "not a model file (a zip archive, not a checkpoint)",
+    "foreign": "a PyTorch file of another program, not a speechcmd model; use a .pt file",
+    "raw pickle": "refused to load: a Python pickle, not a checkpoint",
+    "pickled module": "refused to load, for safety: it holds Python objects that only running code could rebuild",
+}
+MAKERS = {"text": _text, "zip archive": _zip_archive, "pickled module": _module_pickled}
+
+
+@pytest.mark.parametrize("kind", BAD_FILE_SENTENCES)
+def test_each_kind_of_bad_model_file_has_its_own_sentence_in_our_words(tmp_path, tiny_model, kind):
+    path = MAKERS[kind](tmp_path, tiny_model) if kind in MAKERS else _corrupt(tmp_path, tiny_model, kind)
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and BAD_FILE_SENTENCES[kind] in message and message.endswith(".")
+    assert "\n" not in message
+    for pytorch_words in ("Weights only", "weights_only", "WeightsUnpickler", "torch.", "PytorchStreamReader", "objects other than"):
+        assert pytorch_words not in message
+
+
+@pytest.mark.parametrize("keep", [0.05, 0.3, 0.6, 0.95, 0.999])
+def test_a_model_file_cut_anywhere_is_called_cut_short_or_damaged(tmp_path, tiny_model, keep):
+    good = save_checkpoint(tmp_path / "good.pt", tiny_model).read_bytes()
+    path = tmp_path / "cut.pt"
+    path.write_bytes(good[: int(len(good) * keep)])
+    with pytest.raises(CheckpointError, match="the model file is cut short or damaged"):
+        load_model(path)
+
+
+def test_weights_that_do_not_fit_the_settings_are_named_without_pytorchs_key_list(tmp_path, tiny_model):
+    data = torch.load(save_checkpoint(tmp_path / "good.pt", tiny_model), weights_only=True)
+    data["state_dict"]["head.extra"] = torch.zeros(2)
+    torch.save(data, tmp_path / "extra.pt")
+    with pytest.raises(CheckpointError) as error:
+        load_model(tmp_path / "extra.pt")
+    assert str(error.value) == f"{tmp_path / 'extra.pt'}: the model file does not match this version of speechcmd (its weights do not fit its settings)."
