@@ -253,10 +253,12 @@ def dataset_warnings(dataset, noise_probability: float) -> list[str]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import os
     import time
 
     import torch
 
+    from speechcmd.app.cli_common import folder_problem
     from speechcmd.model.checkpoint import CheckpointError, load_model
     from speechcmd.model.network import SpeechCommandsModel
     from speechcmd.train.data import DatasetError, build_dataset, describe
@@ -269,6 +271,12 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError("give the data with --data DIR or --download VERSION, or continue a run with --resume RUN/last.pt.")
     device = resolve_device(args.device)
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    # The run and cache folders are checked before minutes of reading data, and made only later.
+    cache_named = f"--cache-dir {cache_dir}" if args.cache_dir else (
+        f"SPEECHCMD_CACHE={cache_dir}" if os.environ.get("SPEECHCMD_CACHE") else f"the cache folder {cache_dir}")
+    for named, folder in ((f"--out {args.out}", args.out), (cache_named, cache_dir)):
+        if folder and (problem := folder_problem(folder)):
+            raise UserError(f"{named}: {problem}; give a folder you may write to.")
     if args.download:
         from speechcmd.train.download import DownloadError, download_speech_commands
 
@@ -334,6 +342,10 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise
+    except OSError as error:  # the run folder could not be made or written (/proc, a full or read-only disk)
+        raise UserError(f"{error.filename or run_dir}: {error.strerror or error}; give --out a folder you may write to.") from None
     if result["split"] is None:
         print(f"\nno validation or test speakers, so the model was not tested (best model: epoch {trainer.best_epoch}).")
     else:
@@ -353,12 +365,16 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     stream.add_argument("--streaming", action="store_true", help="lay the clips at random times over a background and score what `classify` detects in it: found, wrong, missed, false alarms per hour")
     stream.add_argument("--minutes", type=float, default=10.0, help="length of the recording (default: %(default)s)")
     stream.add_argument("--background", metavar="PATH", help="noise recording(s) under the words, a file or folder (default: a quiet room tone)")
+    stream.add_argument("--talk", metavar="PATH", help="people talking as the background: recordings of continuous speech, a file per "
+                        "talker or a folder of them, two talkers at a time, each voice changing talker every 5 to 15 s (10 dB under the words unless --snr)")
     stream.add_argument("--snr", type=float, help="background this many dB under the words' median level (default: as recorded)")
     stream.add_argument("--seed", type=int, default=0, help="word order, times and background offset (default: %(default)s)")
 
 
 def run_streaming(args: argparse.Namespace, model, device: str) -> int:
-    from speechcmd.model.audio import AudioError, find_audio_files
+    import numpy as np
+
+    from speechcmd.model.audio import AudioError, find_audio_files, load_audio
     from speechcmd.model.detection import DetectionPolicy
     from speechcmd.model.inference import Classifier
     from speechcmd.train.data import DatasetError, load_noise
@@ -368,21 +384,32 @@ def run_streaming(args: argparse.Namespace, model, device: str) -> int:
         raise UserError(f"--minutes must be above 0 and at most {MAX_STREAM_MINUTES} (a day), not {args.minutes:g}.")
     if args.snr is not None and not -30 <= args.snr <= 60:
         raise UserError(f"--snr must be a number of dB between -30 and 60, not {args.snr:g}.")
+    if args.background and args.talk:
+        raise UserError("give --background (noise) or --talk (people talking), not both.")
     split_parameters = check_split(args, model)
+    snr = 10.0 if args.talk and args.snr is None else args.snr
     try:
         words = load_words(Path(args.data), model.labels, split_parameters, args.split)
         background = None
+        option, path = ("--background", args.background) if args.background else ("--talk", args.talk)
+        files = find_audio_files([path]) if path else []
+        if path and not files:
+            raise UserError(f"{path}: no audio files; give {option} a recording or a folder of them.")
         if args.background:
-            files = find_audio_files([args.background])
-            if not files:
-                raise UserError(f"{args.background}: no audio files; pass a noise recording or a folder of them.")
             background = load_noise(files)
+        elif args.talk:
+            from speechcmd.train.noise import conversation
+
+            # Ten minutes of talk at most, looped like any background: a day of it would not fit in memory.
+            seconds = min(args.minutes * 60, 600.0)
+            talkers = [load_audio(path, model.config.features.sample_rate) for path in files]
+            background = conversation(talkers, int(seconds * model.config.features.sample_rate), np.random.default_rng(args.seed + 1))
     except (DatasetError, AudioError) as error:
         raise UserError(str(error)) from None
     if not words:
         raise UserError(f"{args.data}: no spoken clips with a label of the model in the {args.split} speakers.")
     classifier = Classifier(model, device=device, policy=DetectionPolicy.for_model(model))
-    result = evaluate_stream(classifier, words, args.minutes * 60, args.seed, background, args.snr)
+    result = evaluate_stream(classifier, words, args.minutes * 60, args.seed, background, snr)
     if args.json:
         print(json.dumps(result))
     else:

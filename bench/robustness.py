@@ -13,11 +13,12 @@ Tune on `validation`; `test` is for the final figure only.
 | clean | every clip as recorded, silence included | accuracy |
 | noise SNR 20/10/0 | words with held-out everyday noise (`--noise`, dishes and cat) at that SNR over the word | accuracy |
 | babble 20 | words with 5-talker flite babble (held out: training babble is espeak-ng) at 20 dB SNR | accuracy |
+| talk 20/10 | words with people talking (`talk*.wav`: two continuous held-out talkers, turns of 5-15 s) at that SNR | accuracy |
 | level -20/-30 | words 20 and 30 dB quieter (then 16-bit, as a file would be) | accuracy |
 | non-command words | `_unknown_` clips (other words) | share NOT taken for a command |
-| everyday noise only, babble only | 1 s of held-out everyday noise / flite babble at -60..-20 dBFS | share taken for a command |
+| everyday noise only, babble only, talk only | 1 s of held-out everyday noise / flite babble / talk at -60..-20 dBFS | share taken for a command |
 | digital silence, room tone | zeros; pink noise at -70 dBFS and held-out everyday noise at -60 dBFS | share labelled `_silence_`, share taken for a command |
-| stream quiet / noise 10 / babble 10 | words at random times over room tone (`--quiet-minutes`) / held-out everyday noise / held-out flite babble (people talking in the room) 10 dB under the words (`--minutes` each), scanned like `classify` scans a long file with the model's detection policy, and at thresholds 0.5 to 0.8 with its averaging and suppression | found, wrong label, false alarms per hour; found / false alarms per hour at each threshold |
+| stream quiet / noise 10 / babble 10 / talk 10 | words at random times over room tone (`--quiet-minutes`) / held-out everyday noise / held-out flite babble / held-out talk (people talking in the room) 10 dB under the words (`--minutes` each), scanned like `classify` scans a long file with the model's detection policy, and at thresholds 0.5 to 0.8 with its averaging and suppression | found, wrong label, false alarms per hour; found / false alarms per hour at each threshold |
 
 SNR is word active level minus noise level, as `speechcmd.train.noise` defines them (the same
 definition training uses). Noise cuts start at seeded random offsets, so runs are comparable. For a
@@ -54,6 +55,7 @@ DEFAULT_NOISE = ROOT / "runs" / "room-data" / "heldout_noise"
 SNRS = (20, 10, 0)
 CURVE = (0.5, 0.6, 0.7, 0.8)  # thresholds each recording is also scored at, with the model's averaging and suppression
 LEVELS = (-20, -30)
+TALK_SNRS = (20, 10)
 
 
 def _noise_cuts(recordings: list[np.ndarray], count: int, samples: int, rng: np.random.Generator, context: int = 0) -> np.ndarray:
@@ -115,8 +117,9 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
     silence = labels.index(SILENCE)
     rng = np.random.default_rng(seed)
 
-    everyday = [load_audio(p, classifier.sample_rate) for p in sorted(noise_dir.glob("*.wav")) if not p.name.startswith("babble")]
+    everyday = [load_audio(p, classifier.sample_rate) for p in sorted(noise_dir.glob("*.wav")) if not p.name.startswith(("babble", "talk"))]
     babble = [load_audio(p, classifier.sample_rate) for p in sorted(noise_dir.glob("babble*.wav"))]
+    talk = [load_audio(p, classifier.sample_rate) for p in sorted(noise_dir.glob("talk*.wav"))]
     words = windows[is_word]
     word_truth = truth[is_word]
 
@@ -138,13 +141,17 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
         results[f"noise_snr_{snr}"] = accuracy(_mix(words, _noise_cuts(everyday, len(words), samples, rng, context), snr), word_truth)
     if babble:
         results["babble_snr_20"] = accuracy(_mix(words, _noise_cuts(babble, len(words), samples, rng, context), 20), word_truth)
+    for snr in TALK_SNRS if talk else ():
+        results[f"talk_snr_{snr}"] = accuracy(_mix(words, _noise_cuts(talk, len(words), samples, rng, context), snr), word_truth)
     for level in LEVELS:
         results[f"level_{level}"] = accuracy(_as_file(words * 10 ** (level / 20)), word_truth)
     unknown_predictions = clean[is_unknown]
     results["non_command_rejected"] = {"share": round(float((~command[unknown_predictions]).mean()), 4), "n": int(is_unknown.sum())}
 
     count = 200
-    for name, recordings in (("everyday_noise_only", everyday), ("babble_only", babble)):
+    for name, recordings in (("everyday_noise_only", everyday), ("babble_only", babble), ("talk_only", talk)):
+        if not recordings:
+            continue
         levels = torch.from_numpy(rng.uniform(-60, -20, count)).float()
         noise_only = _as_file(scale_to_db(torch.from_numpy(_noise_cuts(recordings, count, samples, rng, context)), levels).numpy())
         results[f"{name}_taken_for_command"] = {"share": round(float(command[predict(noise_only)].mean()), 4), "n": count}
@@ -169,6 +176,8 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
     results["stream_noise_snr_10"] = evaluate_stream(scanner, spoken, stream_minutes * 60, seed + 1, np.concatenate(everyday), 10.0, curve=CURVE)
     if babble:
         results["stream_babble_snr_10"] = evaluate_stream(scanner, spoken, stream_minutes * 60, seed + 2, np.concatenate(babble), 10.0, curve=CURVE)
+    if talk:
+        results["stream_talk_snr_10"] = evaluate_stream(scanner, spoken, stream_minutes * 60, seed + 3, np.concatenate(talk), 10.0, curve=CURVE)
     return {"split": split, "speakers": len(dataset.speakers(split)), "data": str(data), "noise": str(noise_dir),
             "split_parameters": split_parameters, "results": results}
 

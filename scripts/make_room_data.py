@@ -20,8 +20,11 @@ Writes, deterministically (seed 0), nothing into the checkout's tracked files:
   and each command `--command-takes` times, in that many espeak-ng voices, all of them speakers the
   hash puts in the training split; and `OUT/merged_synthetic/`, merged plus those.
 - `OUT/heldout_noise/`: the noise kinds training never hears under a word, for the robustness
-  suite: the dataset's dishes and cat recordings (everyday noise) and babble of flite talkers
-  (5 talkers each; another synthesizer, other voices). Caveat: the dataset's own `_silence_` clips are cuts of all
+  suite: the dataset's dishes and cat recordings (everyday noise), babble of flite talkers
+  (5 talkers each; another synthesizer, other voices), and `talk_flite.wav`, five minutes of
+  people talking: two of eight flite talkers at a time reading aloud, each voice changing talker
+  every 5 to 15 s, a third of the sentences with a command in passing ("turn it on"); and the
+  eight talkers alone in `OUT/heldout_talkers/`, for `speechcmd evaluate --streaming --talk`. Caveat: the dataset's own `_silence_` clips are cuts of all
   six recordings, so the held-out two were heard as silence, never under a word.
 """
 
@@ -42,7 +45,7 @@ import soundfile as sf
 from speechcmd.model.audio import load_audio
 from speechcmd.train.data import DatasetError, link_clips, split_of
 from speechcmd.train.download import DownloadError, default_cache_dir, download_speech_commands
-from speechcmd.train.noise import babble, clicks, coloured_noise, impacts, mains_hum
+from speechcmd.train.noise import babble, clicks, coloured_noise, conversation, impacts, mains_hum
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -109,6 +112,28 @@ def espeak_talker(rng: np.random.Generator) -> np.ndarray:
 def flite_talker(rng: np.random.Generator) -> np.ndarray:
     return synthesize(["flite", "-voice", str(rng.choice(FLITE_VOICES)), "--setf", f"duration_stretch={rng.uniform(0.8, 1.3):.2f}",
                        "--setf", f"int_f0_target_mean={rng.uniform(90, 220):.0f}", "-o"], sentences(rng, 12))
+
+
+# Talk that says the commands in passing: a command is a word said to the app, not one heard in a
+# sentence behind the user. Read by the held-out talkers of `talk_flite_*.wav`.
+COMMAND_PHRASES = ["turn it on", "switch that off", "go up the stairs", "sit down for a minute", "take a left at the lights",
+                   "that is right", "stop by the shop", "yes of course", "no not today", "let's go now", "turn the music up",
+                   "put it down", "off we go", "on the left", "right away", "stop it", "go on then", "up and down the road"]
+
+
+def talk_text(rng: np.random.Generator, count: int) -> str:
+    """Sentences of everyday words, about one in three with a command phrase in it."""
+    parts = []
+    for _ in range(count):
+        words = " ".join(rng.choice(VOCABULARY, rng.integers(4, 12)))
+        parts.append(f"{words} {rng.choice(COMMAND_PHRASES)}" if rng.random() < 0.35 else words)
+    return ". ".join(parts) + "."
+
+
+def flite_reader(rng: np.random.Generator) -> np.ndarray:
+    """A held-out talker reading aloud for a minute or two, command phrases among the sentences."""
+    return synthesize(["flite", "-voice", str(rng.choice(FLITE_VOICES)), "--setf", f"duration_stretch={rng.uniform(0.9, 1.2):.2f}",
+                       "--setf", f"int_f0_target_mean={rng.uniform(90, 220):.0f}", "-o"], talk_text(rng, 24))
 
 
 def babble_tracks(talker, count: int, seconds: float, rng: np.random.Generator, talker_range: tuple[int, int]) -> list[np.ndarray]:
@@ -267,6 +292,11 @@ def main() -> int:
             os.symlink((data / "_background_noise_" / name).resolve(), heldout / name)
     for k, track in enumerate(babble_tracks(flite_talker, 2, 60, rng, (5, 6))):
         write(heldout / f"babble_flite_{k}.wav", track)
+    talk_rng = np.random.default_rng(11)  # a stream of its own, so the files above stay as they were
+    readers = [flite_reader(talk_rng) for _ in range(8)]
+    write(heldout / "talk_flite.wav", conversation(readers, 300 * SR, talk_rng))
+    for k, reader in enumerate(readers):  # each talker alone too: `speechcmd evaluate --streaming --talk` mixes its own
+        write(args.out / "heldout_talkers" / f"flite_reader_{k}.wav", reader)
     print(f"wrote training noise to {noise} and held-out noise to {heldout}", file=sys.stderr)
     if args.negatives > 0:
         written = write_synthetic(args.out / "synthetic", args.negatives, args.command_takes)

@@ -16,7 +16,7 @@ from speechcmd.train.noise import active_power_db, power_db
 from speechcmd.train.streaming_eval import (
     MIN_GAP, Event, ScoredWindows, build_stream, choose_policy, detect, score_stream, score_windows,
 )
-from conftest import tone
+from conftest import tone, write_wav
 from test_data import make_folder
 
 SR = 16_000
@@ -168,3 +168,38 @@ def test_evaluate_streaming_tells_a_refit_has_no_validation_speakers(tmp_path, c
     assert code != 0
     error = capsys.readouterr().err
     assert str(refit) in error and "no validation speakers" in error and "--split test" in error
+
+
+def test_people_talking_is_a_few_voices_at_the_level_claimed_each_changing_talker_every_5_to_15_s():
+    from speechcmd.train.noise import conversation
+
+    talkers = [tone(frequency, 20.0, amplitude=0.3) for frequency in (300, 700, 1500, 3100)]  # one pitch per talker
+    track = conversation(talkers, 120 * SR, np.random.default_rng(0), voices=1)
+    assert float(power_db(torch.from_numpy(track)[None])[0]) == pytest.approx(-20.0, abs=0.1)
+    # Which talker speaks, every half second, from the track's loudest frequency.
+    halves = track.reshape(-1, SR // 2)
+    loudest = np.fft.rfftfreq(SR // 2, 1 / SR)[np.abs(np.fft.rfft(halves, axis=1)).argmax(axis=1)]
+    changes = np.flatnonzero(np.diff(loudest) != 0)
+    turns = np.diff(np.concatenate([[-1], changes, [len(loudest) - 1]])) / 2  # seconds each talker held the voice
+    # A turn may hand the voice to the same talker again (then two turns read as one): at least 5 s, and
+    # never longer than 15 s unless two of them met; the last one is cut by the track's end.
+    assert turns[:-1].min() >= 5 - 0.5 and len(turns) >= 120 / 30
+    two = conversation(talkers, 60 * SR, np.random.default_rng(1), voices=2)
+    spectrum = np.abs(np.fft.rfft(two[: SR * 4]))
+    assert np.sum(spectrum > spectrum.max() / 4) >= 2  # two talkers heard at once
+
+
+def test_evaluate_streaming_with_people_talking_behind_the_words(tmp_path, capsys, tone_folder, tiny_checkpoint):
+    talkers = tmp_path / "talkers"
+    for k, frequency in enumerate((250, 900)):
+        write_wav(talkers / f"reader_{k}.wav", tone(frequency, 12.0, amplitude=0.2))
+    code = main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(tone_folder), "--streaming", "--minutes", "0.5",
+                 "--talk", str(talkers), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["commands"] > 0 and result["seconds"] == 30.0
+
+    code = main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(tone_folder), "--streaming",
+                 "--talk", str(talkers), "--background", str(talkers)])
+    assert code == 2 and "not both" in capsys.readouterr().err

@@ -58,7 +58,22 @@ def speaker_of(path: Path) -> str:
 def speaker_digest(speaker: str) -> str:
     """What a model's metadata keeps of a speaker it was trained on (`training_speakers`): enough
     to warn that an evaluation includes them, not their name."""
-    return hashlib.sha256(f"speechcmd-speaker:{speaker}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"speechcmd-speaker:{speaker}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def audio_files_under(folder: Path) -> list[Path]:
+    """The audio files anywhere under `folder`, sorted. Walked with a stack, not recursion, so a tree
+    of any depth is read; linked files are followed, linked folders are not (a link back up the tree
+    would never end)."""
+    found, folders = [], [folder]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
+                elif Path(entry.name).suffix.lower() in AUDIO_EXTENSIONS and entry.is_file():
+                    found.append(Path(entry.path))
+    return sorted(found)
 
 
 def scan_folder(root: Path) -> list[Clip]:
@@ -67,9 +82,13 @@ def scan_folder(root: Path) -> list[Clip]:
         raise DatasetError(f"{root}: no such dataset folder; pass a folder with one sub-folder of recordings per word.")
     clips = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != BACKGROUND_NOISE):
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
-                clips.append(Clip(path, folder.name, speaker_of(path)))
+        if folder.is_symlink() and root.resolve().is_relative_to(folder.resolve()):
+            raise DatasetError(
+                f"{folder}: links to {folder.resolve()}, which holds the dataset folder itself (reading it would walk "
+                "the whole tree); a label folder must hold that word's recordings: remove the link."
+            )
+        for path in audio_files_under(folder):
+            clips.append(Clip(path, folder.name, speaker_of(path)))
     if not clips:
         raise DatasetError(f"{root}: no audio files in its sub-folders; expected one folder of recordings per word.")
     return clips
@@ -82,8 +101,9 @@ def resolve_labels(spec: str | list[str], words: list[str]) -> list[str]:
         if spec == "12":
             return [SILENCE, UNKNOWN, *COMMANDS_10]
         if spec in ("35", "all"):
-            return [SILENCE, *sorted(w for w in set(words) if w not in NON_COMMANDS)]
-        spec = [w.strip() for w in spec.split(",") if w.strip()]
+            spec = [SILENCE, *sorted(w for w in set(words) if w not in NON_COMMANDS)]
+        else:
+            spec = [w.strip() for w in spec.split(",") if w.strip()]
     labels = list(dict.fromkeys(spec))
     if len(labels) < 2:
         raise DatasetError("--labels needs at least two labels (for example 12, 35, or yes,no,_unknown_).")
@@ -111,7 +131,7 @@ def split_of(speaker: str, validation_fraction: float, test_fraction: float, sal
     unsalted sha1 rule that Speech Commands itself uses, so that rule would leave a split empty.
     The test bucket comes first, so changing the validation fraction never moves a test speaker.
     """
-    bucket = int(hashlib.sha1(f"{salt}{speaker}".encode()).hexdigest(), 16) % 10_000 / 10_000
+    bucket = int(hashlib.sha1(f"{salt}{speaker}".encode("utf-8", "surrogateescape")).hexdigest(), 16) % 10_000 / 10_000
     if bucket < test_fraction:
         return "test"
     if bucket < test_fraction + validation_fraction:
@@ -120,8 +140,12 @@ def split_of(speaker: str, validation_fraction: float, test_fraction: float, sal
 
 
 def trained_speakers(metadata: dict, speakers: set[str]) -> set[str]:
-    """Those of `speakers` that a model with this checkpoint metadata trained on, by its speaker
-    hash. A model split by official lists, or with no record of its split, claims none."""
+    """Those of `speakers` that a model with this checkpoint metadata trained on: by the digests of
+    its training speakers where it keeps them, else by its speaker hash. A model split by official
+    lists, or with no record of its split, claims none."""
+    if isinstance(metadata.get("training_speakers"), list):
+        digests = set(metadata["training_speakers"])
+        return {s for s in speakers if speaker_digest(s) in digests}
     parameters = metadata.get("split_parameters")
     if not parameters or str(metadata.get("split", "")).startswith("official"):
         return set()
@@ -267,14 +291,34 @@ class ClipCache:
         for clip in clips:
             stat = clip.path.stat() if clip.path.exists() else None
             size, mtime = (stat.st_size, stat.st_mtime_ns) if stat else (0, 0)
-            key.update(f"{clip.path}|{size}|{mtime}|{clip.noise_cut}\n".encode())
+            key.update(f"{clip.path}|{size}|{mtime}|{clip.noise_cut}\n".encode("utf-8", "surrogateescape"))
         key.update(f"{window_samples}|{sample_rate}".encode())
         cache_dir = Path(cache_dir)
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatasetError(
+                f"{cache_dir}: cannot make the decoded-clip cache folder ({error.strerror or error}); pass --cache-dir "
+                "with a folder you may write to."
+            ) from None
         self.path = cache_dir / f"clips-{key.hexdigest()[:16]}.npy"
         if not self.path.exists():
             self._build(window_samples, sample_rate, progress)
-        self.samples = np.load(self.path, mmap_mode="r")  # (clips, window samples) int16
+        self.samples = self._open((len(clips), window_samples))
+        if self.samples is None:  # damaged (a disk error, a hand edit): decoded again, once
+            self.path.unlink(missing_ok=True)
+            self._build(window_samples, sample_rate, progress)
+            self.samples = self._open((len(clips), window_samples))
+        if self.samples is None:
+            raise DatasetError(f"{self.path}: the decoded-clip cache cannot be read back; pass --cache-dir on another disk.")
+
+    def _open(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """The cache as a memory map, (clips, window samples) int16; None when it is damaged."""
+        try:
+            samples = np.load(self.path, mmap_mode="r")
+        except (OSError, ValueError, EOFError):
+            return None
+        return samples if samples.dtype == np.int16 and samples.shape == shape else None
 
     def _build(self, window_samples: int, sample_rate: int, progress: bool) -> None:
         from tqdm import tqdm
@@ -334,8 +378,14 @@ def link_clips(source: str | Path, target: str | Path) -> int:
 
 
 def load_noise(files: list[Path], sample_rate: int = 16_000) -> np.ndarray:
-    """All background-noise recordings, concatenated: (samples,) float32."""
-    pieces = [load_audio(path, sample_rate) for path in files]
+    """All background-noise recordings, concatenated: (samples,) float32. One that cannot be read
+    (empty, damaged, unreadable) is a `DatasetError` naming it, as a bad clip is."""
+    pieces = []
+    for path in files:
+        try:
+            pieces.append(load_audio(path, sample_rate))
+        except AudioError as error:
+            raise DatasetError(f"{str(error).rstrip('.')}; it is a {BACKGROUND_NOISE} recording: fix or remove it.") from None
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.inference import Classifier
-from speechcmd.train.data import SILENCE, DatasetError, build_dataset, clip_samples, label_of, scan_folder, speaker_digest
+from speechcmd.train.data import SILENCE, DatasetError, build_dataset, clip_samples, label_of, scan_folder, trained_speakers
 from speechcmd.train.metrics import report
 
 
@@ -58,17 +58,16 @@ def evaluate_folder(model, root: Path, device: str = "cpu", split: str = "all") 
 
 
 def trained_speakers_among(model, clips) -> dict | None:
-    """How many of `clips` (silence cuts aside) are of speakers the model was trained on, when its
-    metadata lists them: {"clips": n, "of": total, "speakers": k}; None when none or unknown."""
-    trained = model.metadata.get("training_speakers")
-    if not isinstance(trained, list) or not trained:
+    """How many of `clips` (silence aside) are of speakers the model was trained on, when its
+    metadata lists them (a speaker hash alone would also claim people it never heard, such as a
+    user's own recordings): {"clips": n, "of": total, "speakers": k}; None when none or unknown."""
+    if not isinstance(model.metadata.get("training_speakers"), list):
         return None
-    trained = set(trained)
     spoken = [clip for clip in clips if clip.word != SILENCE and clip.noise_cut is None]
-    heard = [clip for clip in spoken if speaker_digest(clip.speaker) in trained]
+    heard = trained_speakers(model.metadata, {clip.speaker for clip in spoken})
     if not heard:
         return None
-    return {"clips": len(heard), "of": len(spoken), "speakers": len({clip.speaker for clip in heard})}
+    return {"clips": sum(clip.speaker in heard for clip in spoken), "of": len(spoken), "speakers": len(heard)}
 
 
 def evaluate_clips(model, truth: dict[Path, int], device: str = "cpu") -> tuple[dict, list[dict]]:

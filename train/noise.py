@@ -12,7 +12,7 @@ Level conventions (every function here):
 Synthetic noise kinds (numpy, seeded) for the training noise bank: coloured noise (white, pink,
 brown, blue, violet), mains hum with harmonics, clicks and knocks, resonant impacts. Babble from
 synthetic talkers is made by `scripts/make_room_data.py` with espeak-ng and flite and mixed by
-`babble`.
+`babble`; `conversation` makes a few continuous talkers who take turns (people talking in the room).
 """
 
 from __future__ import annotations
@@ -166,6 +166,30 @@ def babble(talkers: list[np.ndarray], samples: int, rng: np.random.Generator) ->
         start = int(rng.integers(0, len(talker) - samples))
         piece = torch.from_numpy(talker[start : start + samples].astype(np.float32))[None]
         out += scale_to_db(piece, -20.0 - (active_power_db(piece) - power_db(piece)))[0].numpy()
+    return _at_db(out, -20.0)
+
+
+def conversation(talkers: list[np.ndarray], samples: int, rng: np.random.Generator, voices: int = 2,
+                 turn_seconds: tuple[float, float] = (5.0, 15.0), sample_rate: int = 16_000) -> np.ndarray:
+    """People talking in the room: `voices` talkers at once, each speaking continuously, and each
+    voice handed to another talker (a recording of continuous speech) every `turn_seconds`. Every
+    turn is a stretch of its recording from a random place at the same active level, so the track
+    is as loud throughout as the speech in it (at -20 dBFS, as `babble`). Unlike `babble`, which
+    mixes many voices into a murmur, these are a few voices a listener can follow, like a
+    television or a conversation behind the user."""
+    if not talkers:
+        raise ValueError("conversation needs at least one recording of continuous speech.")
+    out = np.zeros(samples)
+    for _ in range(voices):
+        position = 0
+        while position < samples:
+            length = min(samples - position, int(rng.uniform(*turn_seconds) * sample_rate))
+            talker = talkers[int(rng.integers(len(talkers)))]
+            talker = np.tile(talker, math.ceil(length / len(talker)) + 1)
+            start = int(rng.integers(0, len(talker) - length + 1))
+            piece = torch.from_numpy(talker[start : start + length].astype(np.float32))[None]
+            out[position : position + length] += scale_to_db(piece, -20.0 - (active_power_db(piece) - power_db(piece)))[0].numpy()
+            position += length
     return _at_db(out, -20.0)
 
 
