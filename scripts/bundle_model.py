@@ -9,7 +9,7 @@ The operating point ("detection_policy", read by `DetectionPolicy.for_model`) is
 `speechcmd.train.streaming_eval.POLICY_GRID` that finds the most commands in two recordings of
 the validation speakers' words, `--quiet-minutes` over a quiet room tone and `--minutes` over the
 TRAINING noise recordings of `--policy-data` 10 dB under the words, within `--budgets` false
-alarms per hour (issue 10's 5 and 12; resources/models/README.md shows what each costs). A third
+alarms per hour (the room targets' 5 and 12; docs/experiment-log.md shows what each costs). A third
 budget adds a third recording, `--minutes` of the training babble alone (its noise files named
 *babble*) 10 dB under the words, with that budget: people talking in the room. The held-out noise of the robustness suite plays no part in it.
 The recordings are long because false alarms are rare: in 30 minutes one more is 2 per hour, and
@@ -79,7 +79,7 @@ def main() -> int:
                              "the bundled run of the same recipe")
     parser.add_argument("--budgets", type=float, nargs="+", default=[5.0, 12.0], metavar="PER_HOUR",
                         help="false alarms per hour allowed on the quiet and the noisy validation recording, and, if given, "
-                             "on a third one with babble (default: issue 10's 5 12; for the speech-embedding model they cost "
+                             "on a third one with babble (default: the room targets' 5 12; for the speech-embedding model they cost "
                              "1 point of commands found against 12 12)")
     parser.add_argument("--describe", default="Speech Commands v0.02 subset ({data}), CC BY 4.0, Pete Warden, Google",
                         help="what it was trained on, for its metadata ({data}: the --data folder's name)")

@@ -21,7 +21,7 @@
 #   bash scripts/train_bundled_model.sh --download        # the same recipe on the full Speech Commands v0.02
 # --download fetches the full release (2.4 GB, 105,829 clips of 2,618 speakers; kept in the cache,
 # resumed if cut) where the internet is reachable, and uses it instead of the subsets, which are cut
-# from it. A quarter fewer speakers cost 3 to 5 points in noise (model card, runs R75), so more
+# from it. A quarter fewer speakers cost 3 to 5 points in noise (docs/experiment-log.md, the learning curve), so more
 # speakers are what the room rows still lack. About 9 times the clips per epoch: budget 8 to 10 hours
 # on one CPU thread; training uses CUDA by itself where there is a GPU (--device auto).
 set -euo pipefail

@@ -70,7 +70,7 @@ class AugmentConfig:
         check_range("silence_level_db_max", self.silence_level_db_max, -300.0, 0.0)
 
 
-# The room-robust recipe (issue 10), the AugmentConfig fields it sets. Off by default: it needs
+# The room-robust recipe (for a lived-in room), the AugmentConfig fields it sets. Off by default: it needs
 # more epochs than a short run has (tests/test_training.py's 8-epoch run on yes/no stays near
 # chance with it). `speechcmd train --room` trains with it.
 ROOM = {"snr_db_min": -5.0}
