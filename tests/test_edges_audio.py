@@ -1,0 +1,265 @@
+"""Audio loading at its edges: files longer than one read block, the lengths streaming writers put in
+a header before they know it (0xFFFFFFFF), chunks of odd size before the audio (the RIFF pad byte),
+a file one byte short, and each limit of what a header may claim."""
+
+import struct
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speechcmd.model import audio
+from speechcmd.model.audio import (
+    AudioError,
+    audio_duration,
+    decoded_bytes,
+    find_audio_files,
+    load_audio,
+    short_clip_warning,
+    stream_audio,
+)
+from conftest import tone, write_wav
+
+RATE = 16_000
+
+
+def pcm16(samples: np.ndarray, byteorder: str = "<") -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype(f"{byteorder}i2").tobytes()
+
+
+def wav_bytes(samples: np.ndarray, data_length: int | None = None, riff_length: int | None = None, before_data: bytes = b"") -> bytes:
+    """A 16-bit mono 16 kHz WAV written by hand: `before_data` goes between the fmt and data chunks."""
+    data = pcm16(samples)
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, RATE, 2 * RATE, 2, 16)
+    body = b"WAVE" + fmt + before_data + struct.pack("<4sI", b"data", len(data) if data_length is None else data_length) + data
+    return b"RIFF" + struct.pack("<I", len(body) if riff_length is None else riff_length) + body
+
+
+def chunk(name: bytes, payload: bytes) -> bytes:
+    """A RIFF chunk, with the pad byte that follows an odd-sized one."""
+    return struct.pack("<4sI", name, len(payload)) + payload + (b"\0" if len(payload) % 2 else b"")
+
+
+def au_bytes(samples: np.ndarray, data_length: int | None = None) -> bytes:
+    data = pcm16(samples, ">")
+    return struct.pack(">4sIIIII", b".snd", 24, len(data) if data_length is None else data_length, 3, RATE, 1) + data
+
+
+def speechlike(seconds: float, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-0.5, 0.5, round(seconds * rate)).astype(np.float32)
+
+
+def as_read(samples: np.ndarray) -> np.ndarray:
+    """What a file written here by `pcm16` reads back as."""
+    return (np.clip(samples, -1, 1) * 32767).astype(np.int16).astype(np.float32) / 32768
+
+
+def held(path) -> np.ndarray:
+    """What a file holds, read whole by libsndfile and mixed to mono."""
+    return sf.read(str(path), dtype="float32", always_2d=True)[0].mean(axis=1, dtype=np.float32)
+
+
+# --- longer than one read block ---------------------------------------------------------------
+
+
+@pytest.fixture()
+def small_blocks(monkeypatch):
+    """Read blocks of at most 1,000 mono frames (4,000 bytes of float32), so a short file spans many."""
+    monkeypatch.setattr(audio, "MAX_BLOCK_BYTES", 4_000)
+
+
+@pytest.mark.parametrize("frames", [16_000, 16_001, 15_999, 1_000, 999])
+def test_a_file_longer_than_one_read_block_loads_whole_and_in_order(tmp_path, small_blocks, frames):
+    samples = speechlike(frames / RATE)
+    path = write_wav(tmp_path / "long.wav", samples)
+    np.testing.assert_array_equal(load_audio(path), held(path))
+
+
+@pytest.mark.parametrize("frames", [16_000, 16_001, 999])
+def test_a_file_longer_than_one_read_block_streams_whole_and_in_order(tmp_path, small_blocks, frames):
+    samples = speechlike(frames / RATE)
+    path = write_wav(tmp_path / "long.wav", samples)
+    blocks = list(stream_audio(path))
+    assert max(len(b) for b in blocks) == min(1_000, frames)  # never more than one block at a time
+    np.testing.assert_array_equal(np.concatenate(blocks), held(path))
+
+
+def test_a_read_block_holds_no_more_bytes_whatever_the_channel_count(tmp_path, small_blocks):
+    stereo = np.stack([speechlike(0.5), speechlike(0.5, seed=1)], axis=1)
+    path = tmp_path / "stereo.wav"
+    sf.write(str(path), stereo, RATE, subtype="PCM_16")
+    blocks = list(stream_audio(path))
+    assert [len(b) for b in blocks] == [500] * 16  # 4,000 bytes of float32 are 500 stereo frames
+    np.testing.assert_array_equal(np.concatenate(blocks), held(path))
+
+
+def test_a_block_of_less_than_one_frame_still_reads_a_frame_at_a_time(tmp_path):
+    samples = speechlike(0.01)
+    path = write_wav(tmp_path / "short.wav", samples)
+    blocks = list(stream_audio(path, block_seconds=1e-6))
+    assert {len(b) for b in blocks} == {1} and len(blocks) == len(samples)
+
+
+@pytest.mark.parametrize("seconds", [2.0, 2.05])  # a whole number of blocks, and a part block after them
+def test_a_resampled_stream_over_many_blocks_is_as_long_as_the_file_loaded_whole(tmp_path, seconds):
+    path = write_wav(tmp_path / "8k.wav", speechlike(seconds, rate=8_000), sample_rate=8_000)
+    streamed = np.concatenate(list(stream_audio(path, block_seconds=0.25)))
+    whole = load_audio(path)
+    assert len(streamed) == len(whole) == round(seconds * RATE)
+    np.testing.assert_allclose(streamed[500:-500], whole[500:-500], atol=2e-3)
+
+
+def test_a_file_at_the_models_rate_is_not_resampled(tmp_path):
+    samples = speechlike(0.3)
+    path = write_wav(tmp_path / "16k.wav", samples, subtype="FLOAT")
+    np.testing.assert_array_equal(load_audio(path), samples)
+    np.testing.assert_array_equal(np.concatenate(list(stream_audio(path))), samples)
+
+
+# --- what streaming writers and other programs put in a header --------------------------------
+
+
+def test_a_wav_with_the_streaming_writers_unknown_length_loads_whole(tmp_path):
+    samples = speechlike(1.0)
+    path = tmp_path / "streamed.wav"
+    path.write_bytes(wav_bytes(samples, data_length=0xFFFFFFFF, riff_length=0xFFFFFFFF))
+    np.testing.assert_array_equal(load_audio(path), as_read(samples))
+    np.testing.assert_array_equal(np.concatenate(list(stream_audio(path))), as_read(samples))
+
+
+@pytest.mark.parametrize("size", [3, 4, 1])
+def test_a_chunk_before_the_audio_of_any_size_is_stepped_over(tmp_path, size):
+    samples = speechlike(0.5)
+    path = tmp_path / "tagged.wav"
+    path.write_bytes(wav_bytes(samples, before_data=chunk(b"LIST", b"x" * size) + chunk(b"junk", b"y" * (size + 1))))
+    np.testing.assert_array_equal(load_audio(path), as_read(samples))
+
+
+@pytest.mark.parametrize("size", [3, 4])
+def test_a_wav_cut_short_after_a_chunk_of_odd_or_even_size_is_still_refused(tmp_path, size):
+    whole = wav_bytes(speechlike(1.0), before_data=chunk(b"LIST", b"x" * size))
+    path = tmp_path / "cut.wav"
+    path.write_bytes(whole[: len(whole) - 16_000])
+    with pytest.raises(AudioError, match=r"cut short .*promises 32,000 bytes of audio, it holds 16,000"):
+        load_audio(path)
+
+
+def test_a_wav_one_byte_short_loads_and_two_bytes_short_is_cut(tmp_path):
+    whole = wav_bytes(speechlike(1.0))
+    path = tmp_path / "short.wav"
+    path.write_bytes(whole[:-1])  # a writer that left out a last byte: the file is whole in every sample but one
+    assert len(load_audio(path)) == 15_999
+    path.write_bytes(whole[:-2])
+    with pytest.raises(AudioError, match="promises 32,000 bytes of audio, it holds 31,998"):
+        load_audio(path)
+
+
+def test_an_au_file_with_an_unknown_length_loads_whole(tmp_path):
+    samples = speechlike(0.5)
+    path = tmp_path / "streamed.au"
+    path.write_bytes(au_bytes(samples, data_length=0xFFFFFFFF))
+    np.testing.assert_array_equal(load_audio(path), as_read(samples))
+
+
+def test_an_au_file_cut_short_is_refused_and_one_byte_short_is_not(tmp_path):
+    samples = speechlike(0.5)
+    path = tmp_path / "cut.au"
+    path.write_bytes(au_bytes(samples, data_length=16_002))  # two bytes more than it holds
+    with pytest.raises(AudioError, match="promises 16,002 bytes of audio, it holds 16,000"):
+        load_audio(path)
+    path.write_bytes(au_bytes(samples, data_length=16_001))
+    assert len(load_audio(path)) == 8_000
+
+
+def test_an_aiff_cut_short_is_refused(tmp_path):
+    path = tmp_path / "clip.aiff"
+    sf.write(str(path), speechlike(1.0), RATE, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[:-2])
+    with pytest.raises(AudioError, match="cut short"):
+        load_audio(path)
+    path.write_bytes(data[:-1])
+    assert len(load_audio(path)) == 15_999
+
+
+# --- what a header may claim ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(4_000, 1), (384_000, 1), (16_000, 32)])
+def test_headers_at_the_limits_of_a_real_recording_load(tmp_path, rate, channels):
+    path = tmp_path / "edge.wav"
+    sf.write(str(path), np.full((rate // 100, channels), 0.25, np.float32), rate, subtype="PCM_16")
+    assert len(load_audio(path)) == RATE // 100
+
+
+@pytest.mark.parametrize(("rate", "channels", "message"), [
+    (3_999, 1, "sample rate of 3999 Hz is too low"),
+    (384_001, 1, "claims 384,001 Hz x 1 channels"),
+    (16_000, 33, "claims 16,000 Hz x 33 channels"),
+])
+def test_headers_just_past_those_limits_are_refused_in_one_sentence(tmp_path, rate, channels, message):
+    path = tmp_path / "edge.wav"
+    sf.write(str(path), np.zeros((max(rate // 100, 1), channels), np.float32), rate, subtype="PCM_16")
+    with pytest.raises(AudioError, match=message):
+        load_audio(path)
+
+
+def test_a_file_whose_decoded_size_is_exactly_the_bound_opens_whole(tmp_path, monkeypatch):
+    path = write_wav(tmp_path / "8k.wav", speechlike(1.0, rate=8_000), sample_rate=8_000)
+    assert decoded_bytes(path) == 4 * (8_000 + 16_000)  # the file's samples and the resampled ones
+    monkeypatch.setattr(audio, "MAX_LOAD_BYTES", 96_000)
+    assert len(load_audio(path)) == RATE
+    monkeypatch.setattr(audio, "MAX_LOAD_BYTES", 95_999)
+    with pytest.raises(AudioError, match="too long to open whole"):
+        load_audio(path)
+    assert sum(len(b) for b in stream_audio(path)) == RATE  # streaming has no such bound
+
+
+def test_the_duration_comes_from_the_header(tmp_path):
+    assert audio_duration(write_wav(tmp_path / "a.wav", speechlike(0.75, rate=8_000), sample_rate=8_000)) == 0.75
+
+
+@pytest.mark.parametrize(("declared", "decoded", "cut"), [
+    (100_000, 100_000 - 4_608, False),  # four MP3 frames short: a length estimate
+    (100_000, 100_000 - 4_609, True),
+    (1_000_000, 980_000, False),  # 2% short of a long file
+    (1_000_000, 979_999, True),
+])
+def test_a_decoder_may_stop_four_mp3_frames_or_two_percent_short_and_no_more(declared, decoded, cut):
+    handle = SimpleNamespace(frames=declared, samplerate=RATE)
+    if cut:
+        with pytest.raises(AudioError, match="cut short"):
+            audio._check_complete("clip.mp3", handle, decoded)
+    else:
+        audio._check_complete("clip.mp3", handle, decoded)
+
+
+def test_float_samples_beyond_full_scale_are_clipped_as_playback_would(tmp_path):
+    path = write_wav(tmp_path / "hot.wav", np.array([2.0, -3.0, 0.5] * 1_000, np.float32), subtype="FLOAT")
+    assert load_audio(path)[:3].tolist() == [1.0, -1.0, 0.5]
+    assert np.concatenate(list(stream_audio(path)))[:3].tolist() == [1.0, -1.0, 0.5]
+
+
+def test_infinite_samples_are_refused_when_streamed_too(tmp_path):
+    samples = tone()
+    samples[-1] = np.inf
+    path = write_wav(tmp_path / "inf.wav", samples, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        list(stream_audio(path))
+
+
+@pytest.mark.parametrize(("seconds", "warned"), [(0.1, False), (0.099, True), (0.0, True)])
+def test_a_clip_shorter_than_a_tenth_of_a_second_is_called_too_short_for_a_word(seconds, warned):
+    warning = short_clip_warning(seconds)
+    assert (warning is not None) == warned
+    if warned:
+        assert f"only {seconds * 1000:.0f} ms of audio" in warning
+
+
+def test_named_files_are_kept_whatever_their_extension_and_folders_give_audio_of_any_case(tmp_path):
+    write_wav(tmp_path / "in" / "LOUD.WAV", tone())
+    (tmp_path / "in" / "notes.txt").write_text("no")
+    named = tmp_path / "notes.txt"
+    named.write_text("no")
+    assert find_audio_files([named, tmp_path / "in"]) == [named, tmp_path / "in" / "LOUD.WAV"]
