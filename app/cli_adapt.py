@@ -83,7 +83,10 @@ def adapt_and_save(args: argparse.Namespace, config) -> int:
 
     base = load_model_or_fail(args.base)
     window = base.config.features.window_samples
-    takes, problems = load_takes(args.data, window)
+    try:
+        takes, problems = load_takes(args.data, window)
+    except PermissionError as error:
+        raise UserError(f"{error.filename or args.data}: permission denied; check who may read the folder of takes.") from None
     for problem in problems:
         print(f"skipped {shown(problem)}", file=sys.stderr)
     replay, noise, bank = [], None, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def shown(text: object) -> str:
@@ -21,6 +22,24 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return shown(super().__str__())
+
+
+def folder_problem(folder: str | Path) -> str | None:
+    """Why `folder` cannot be made or written into (a phrase), or None: a file (or a device such as
+    /dev/null) in its place or above it, or a folder above it that may not be written."""
+    import os
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        return "is a file, not a folder" if folder.is_file() else "is not a folder (a device, pipe or socket)"
+    for existing in (folder, *folder.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                return f"{existing} is a file, not a folder"
+            if not os.access(existing, os.W_OK | os.X_OK):
+                return f"{existing} may not be written (permission denied)"
+            return None
+    return None
 
 
 def resolve_device(name: str) -> str:

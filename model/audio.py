@@ -27,6 +27,7 @@ MIN_SAMPLE_RATE = 4_000
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 32
 MAX_BLOCK_BYTES = 64 << 20
+MAX_LIBSNDFILE_NAME = 512  # bytes of a file name libsndfile itself is given (it refuses a few hundred more)
 MAX_LOAD_BYTES = 2 << 30  # load_audio holds a whole file; longer ones are for stream_audio
 # No spoken word is shorter: such a clip is a damaged or mistaken file, whatever the model says.
 MIN_WORD_SECONDS = 0.1
@@ -100,8 +101,10 @@ def _open(path: str | Path) -> sf.SoundFile:
     except PermissionError:
         raise AudioError(f"{path}: permission denied; check who may read it.") from None
     try:
-        # Bytes, not str: libsndfile cannot take a name that is not valid UTF-8 as text.
-        handle = sf.SoundFile(os.fsencode(path))
+        # Bytes, not str: libsndfile cannot take a name that is not valid UTF-8 as text. A name longer
+        # than libsndfile takes (a deep tree) is opened here and handed over as a descriptor.
+        name = os.fsencode(path)
+        handle = sf.SoundFile(name) if len(name) < MAX_LIBSNDFILE_NAME else sf.SoundFile(os.open(name, os.O_RDONLY), closefd=True)
     except PermissionError:
         raise AudioError(f"{path}: permission denied; check who may read it.") from None
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:

@@ -824,3 +824,127 @@ def test_names_in_training_warnings_are_escaped(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0 and "\x1b" not in out + err and "\x07" not in out + err
     assert "da\\x1b]0;pwned\\x07ta has no _background_noise_/ folder" in err
+
+
+# ---- round two (issue 34): `train` ends every bad folder, file and number in one sentence ------------
+
+
+def _train(tmp_path, data, *options, out=None, cache=None):
+    return main(["train", "--data", str(data), "--labels", "yes,no", "--out", str(out or tmp_path / "run"),
+                 "--cache-dir", str(cache or tmp_path / "cache"), "--validation-fraction", "0", "--test-fraction", "0", *FAST, *options])
+
+
+@pytest.fixture()
+def two_words(tmp_path):
+    return make_folder(tmp_path / "data", speakers=4, clips_per_speaker=1, words=["yes", "no"])
+
+
+@pytest.mark.parametrize("option, where, words", [
+    ("--out", "a file", "--out {path}: is a file, not a folder; give a folder you may write to."),
+    ("--out", "under a file", "--out {path}: {file} is a file, not a folder"),
+    ("--out", "/dev/null", "--out /dev/null: is not a folder (a device, pipe or socket)"),
+    ("--cache-dir", "a file", "--cache-dir {path}: is a file, not a folder"),
+    ("--cache-dir", "under a file", "--cache-dir {path}: {file} is a file, not a folder"),
+])
+def test_a_run_or_cache_folder_that_cannot_be_one_is_refused_before_any_work(tmp_path, capsys, two_words, option, where, words):
+    file = tmp_path / "notes.txt"
+    file.write_text("mine")
+    path = {"a file": file, "under a file": file / "run", "/dev/null": Path("/dev/null")}[where]
+    code = _train(tmp_path, two_words, **{"out" if option == "--out" else "cache": path})
+    assert code == 2 and words.format(path=path, file=file) in one_sentence(capsys.readouterr().err)
+    assert file.read_text() == "mine" and not (tmp_path / "run").exists()
+
+
+def test_a_cache_named_by_the_environment_that_cannot_be_a_folder_is_named_as_such(tmp_path, capsys, two_words, monkeypatch):
+    monkeypatch.setenv("SPEECHCMD_CACHE", "/dev/null")
+    code = main(["train", "--data", str(two_words), "--labels", "yes,no", "--out", str(tmp_path / "run"), *FAST])
+    assert code == 2 and "SPEECHCMD_CACHE=/dev/null: is not a folder" in one_sentence(capsys.readouterr().err)
+
+
+def test_a_run_folder_that_cannot_be_made_is_one_sentence(tmp_path, capsys, two_words):
+    code = _train(tmp_path, two_words, out=Path("/proc/speechcmd-run"))  # /proc takes no new folders, even from root
+    assert code == 2 and "/proc/speechcmd-run: No such file or directory; give --out a folder you may write to." in one_sentence(capsys.readouterr().err)
+
+
+def test_a_read_only_folder_above_the_run_is_named(tmp_path, capsys, two_words, monkeypatch):
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == tmp_path / "locked" else real_access(path, mode, **kw))
+    (tmp_path / "locked").mkdir()  # as root, chmod 555 would not stop anything
+    code = _train(tmp_path, two_words, out=tmp_path / "locked" / "run")
+    assert code == 2 and f"{tmp_path / 'locked'} may not be written (permission denied)" in one_sentence(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("bad", ["empty", "text"])
+def test_a_background_noise_file_that_cannot_be_read_is_one_sentence_naming_it(tmp_path, capsys, two_words, bad):
+    noise = two_words / "_background_noise_" / "bad.wav"
+    noise.write_text("" if bad == "empty" else "not audio")
+    code = _train(tmp_path, two_words)
+    sentence = one_sentence(capsys.readouterr().err)
+    assert code == 2 and str(noise) in sentence and "_background_noise_ recording: fix or remove it." in sentence
+
+
+def test_a_damaged_clip_cache_is_decoded_again(tmp_path, capsys, two_words):
+    assert _train(tmp_path, two_words) == 0
+    (cache,) = (tmp_path / "cache" / "clips").glob("clips-*.npy")
+    cache.write_bytes(cache.read_bytes()[:100])  # cut inside its header
+    assert _train(tmp_path, two_words, "--overwrite") == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert np.load(cache).shape[0] == 8
+
+
+def test_a_learning_rate_too_large_for_float32_is_one_sentence(tmp_path, capsys, two_words):
+    code = _train(tmp_path, two_words, "--lr", "1e38")
+    assert code == 2 and "the optimizer's step overflowed at epoch 1, step 1; nothing was saved from this epoch; lower --lr (now 1e+38)." \
+        in one_sentence(capsys.readouterr().err)
+
+
+def test_training_on_clips_and_label_folders_whose_names_are_not_utf8(tmp_path, capsys, two_words):
+    clip = sorted((two_words / "yes").iterdir())[0]
+    clip.rename(two_words / "yes" / ODD_NAME)
+    assert _train(tmp_path, two_words) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    odd_word = two_words / os.fsdecode(b"w\xe9rd")
+    odd_word.mkdir()
+    (odd_word / "x_nohash_0.wav").write_bytes((two_words / "no" / "spk000n_nohash_0.wav").read_bytes())
+    assert _train(tmp_path, two_words, "--overwrite") == 0  # an unknown word, under yes,no: dropped
+    code = main(["train", "--data", str(two_words), "--labels", "35", "--out", str(tmp_path / "run35"), *FAST])
+    sentence = one_sentence(capsys.readouterr().err)
+    assert code == 2 and "the label 'w\\udce9rd' holds characters that cannot be shown" in sentence and "rename that folder" in sentence
+
+
+def test_a_label_folder_linked_to_the_root_is_refused_instead_of_walked(tmp_path, capsys, two_words):
+    (two_words / "everything").symlink_to("/")
+    code = _train(tmp_path, two_words)
+    assert code == 2 and f"{two_words / 'everything'}: links to /, which holds the dataset folder itself" in one_sentence(capsys.readouterr().err)
+
+
+def test_a_tree_1000_folders_deep_is_read(tmp_path, capsys, two_words):
+    deep = str(two_words / "yes")
+    for _ in range(1000):  # one at a time: pathlib's and os's own makedirs recurse as deep
+        deep += "/d"
+        os.mkdir(deep)
+    (Path(deep) / "spk009y_nohash_0.wav").write_bytes((two_words / "yes" / "spk000y_nohash_0.wav").read_bytes())
+    try:
+        assert _train(tmp_path, two_words) == 0
+        assert "Traceback" not in capsys.readouterr().err
+    finally:  # pytest's own clean-up recurses too
+        os.unlink(Path(deep) / "spk009y_nohash_0.wav")
+        while deep != str(two_words / "yes"):
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)
+
+
+def test_adapt_on_an_unreadable_folder_of_takes_is_one_sentence(tmp_path, capsys, tiny_checkpoint, monkeypatch):
+    from test_adapt_cli import takes_folder
+
+    data = takes_folder(tmp_path / "takes", {"lights": 4})
+    real_iterdir = Path.iterdir
+
+    def iterdir(self):
+        if self == data:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    code = main(["adapt", "--base", str(tiny_checkpoint), "--data", str(data), "--out", str(tmp_path / "m.pt"), "--no-replay"])
+    assert code == 2 and f"{data}: permission denied" in one_sentence(capsys.readouterr().err)

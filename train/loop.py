@@ -208,7 +208,15 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
             if c.clip_grad_norm > 0:
                 nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_grad_norm)
-            self.scaler.step(self.optimizer)
+            try:
+                self.scaler.step(self.optimizer)
+            except RuntimeError as error:  # a step beyond float32 (--lr 1e38): the optimizer cannot even apply it
+                if "overflow" not in str(error):
+                    raise
+                raise TrainingError(
+                    f"the optimizer's step overflowed at epoch {epoch + 1}, step {step + 1}; nothing was saved "
+                    f"from this epoch; lower --lr (now {c.learning_rate:g})."
+                ) from None
             self.scaler.update()
             self._update_average(epoch * self.steps_per_epoch + step)
             loss_sum += loss.item() * len(index)
