@@ -195,23 +195,33 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
                 f"{path}: {handle.frames / source_rate / 3600:.1f} hours is too long to open whole; "
                 "cut it into shorter files."
             )
-        blocks, block_frames = [], _block_frames(handle, 60.0)
-        while True:  # block by block, mixed to mono at once: many channels never sit in memory together
+        # Decoded into one array of the declared length, block by block and mixed to mono at once, so
+        # that the peak is what `_decoded_bytes` says: no list of blocks joined into a second copy.
+        mono, filled, block_frames = np.empty(handle.frames, np.float32), 0, _block_frames(handle, 60.0)
+        longest = MAX_LOAD_BYTES // 4 - handle.frames * sample_rate // source_rate  # what the bound leaves
+        while True:
             try:
                 block = handle.read(block_frames, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as error:
                 raise AudioError(f"{path}: the audio data is damaged ({error}).") from None
             if block.shape[0]:
-                blocks.append(_to_mono(block, path))
+                if filled + block.shape[0] > len(mono):  # an MP3 longer than its header's estimate
+                    if filled + block.shape[0] > longest:
+                        raise AudioError(f"{path}: holds far more audio than its header declares, too much to open whole; "
+                                         "cut it into shorter files.")
+                    mono = np.concatenate([mono[:filled], np.empty(max(block.shape[0], len(mono) // 8), np.float32)])
+                mono[filled : filled + block.shape[0]] = _to_mono(block, path)
+                filled += block.shape[0]
             if block.shape[0] < block_frames:
                 break
-        _check_complete(path, handle, sum(len(block) for block in blocks))
-    if not blocks:
+        _check_complete(path, handle, filled)
+    if not filled:
         raise AudioError(f"{path}: contains no audio samples; record or export it again.")
-    mono = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+    mono = mono[:filled]
     if source_rate != sample_rate:
         # Clipped again: the resampler's filter rings slightly past full scale on loud input.
-        mono = np.clip(soxr.resample(mono, source_rate, sample_rate, quality="HQ"), -1.0, 1.0, dtype=np.float32)
+        mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")
+        np.clip(mono, -1.0, 1.0, out=mono)
     return mono
 
 

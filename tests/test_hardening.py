@@ -948,3 +948,21 @@ def test_adapt_on_an_unreadable_folder_of_takes_is_one_sentence(tmp_path, capsys
     monkeypatch.setattr(Path, "iterdir", iterdir)
     code = main(["adapt", "--base", str(tiny_checkpoint), "--data", str(data), "--out", str(tmp_path / "m.pt"), "--no-replay"])
     assert code == 2 and f"{data}: permission denied" in one_sentence(capsys.readouterr().err)
+
+
+def test_a_whole_file_is_decoded_into_one_array_not_twice(tmp_path):
+    """`load_audio` peaked at twice its bound: a list of blocks, then their join. Now one array of
+    the declared length is filled block by block (60 s at a time)."""
+    import tracemalloc
+
+    from speechcmd.model.audio import load_audio
+
+    path = write_wav(tmp_path / "ten_minutes.wav", np.zeros(600 * 16_000, np.float32))
+    tracemalloc.start()
+    try:
+        samples = load_audio(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    whole = 4 * len(samples)
+    assert len(samples) == 600 * 16_000 and peak < 1.5 * whole  # the array, and one block's transients
