@@ -169,6 +169,20 @@ def given_options(args: argparse.Namespace) -> dict:
     return vars(parser.parse_known_args(argv[argv.index("train") + 1 :] if "train" in argv else argv)[0])
 
 
+def split_record_problem(split: dict) -> str | None:
+    """What is wrong with a last.pt's `split_parameters` (the arguments of `build_dataset`), or None."""
+    kinds = {"labels": (str, list), "validation_fraction": (int, float), "test_fraction": (int, float),
+             "salt": (str,), "unknown_fraction": (int, float), "seed": (int,)}
+    for name, value in split.items():
+        if name not in kinds:
+            return f"an unknown field {name!r}"
+        if isinstance(value, bool) or not isinstance(value, kinds[name]):
+            return f"{name} is {value!r}"
+        if name == "labels" and isinstance(value, list) and not all(isinstance(label, str) for label in value):
+            return "its labels are not words"
+    return None
+
+
 def resumed_run(args: argparse.Namespace, given: dict, device: str):
     """(data folder, model settings, training settings, split parameters, teachers) of the run whose
     last.pt `args.resume` names; refuses in one sentence options that contradict it."""
@@ -193,6 +207,11 @@ def resumed_run(args: argparse.Namespace, given: dict, device: str):
     split, trained_on = metadata.get("split_parameters"), metadata.get("trained_on")
     if not isinstance(split, dict) or not isinstance(trained_on, str):
         raise UserError(f"{path}: does not record the data it was trained on (saved by an older speechcmd); start a new run.")
+    if problem := split_record_problem(split):
+        raise UserError(f"{path}: its record of the data split is damaged ({problem}); start a new run.")
+    teachers = metadata.get("teachers", [])
+    if not isinstance(teachers, list) or not all(isinstance(teacher, str) for teacher in teachers):
+        raise UserError(f"{path}: its list of teacher models is damaged; start a new run.")
     try:
         training = TrainConfig.from_dict(state.get("train_config", metadata.get("train_config")))
     except (TypeError, ValueError) as error:

@@ -34,7 +34,7 @@ from speechcmd.train import download
 from speechcmd.train.download import DownloadError, download_speech_commands
 from conftest import tone, write_wav
 from test_data import make_folder
-from test_resume import LABELS, resume, run, run_copy  # noqa: F401 (fixtures)
+from test_resume import LABELS, damage, resume, run, run_copy  # noqa: F401 (fixtures)
 
 ODD_NAME = os.fsdecode(b"caf\xe9_nohash_0.wav")  # Latin-1 bytes: not valid UTF-8
 
@@ -966,3 +966,26 @@ def test_a_whole_file_is_decoded_into_one_array_not_twice(tmp_path):
         tracemalloc.stop()
     whole = 4 * len(samples)
     assert len(samples) == 600 * 16_000 and peak < 1.5 * whole  # the array, and one block's transients
+
+
+DAMAGED_RUN_RECORDS = {
+    "an unknown split field": (lambda d: d["metadata"]["split_parameters"].update(bogus=1), "its record of the data split is damaged (an unknown field 'bogus')"),
+    "labels as a number": (lambda d: d["metadata"]["split_parameters"].update(labels=3), "its record of the data split is damaged (labels is 3)"),
+    "a salt that is a list": (lambda d: d["metadata"]["split_parameters"].update(salt=[1]), "damaged (salt is [1])"),
+    "teachers as numbers": (lambda d: d["metadata"].update(teachers=[1, 2]), "its list of teacher models is damaged"),
+    "a history entry without losses": (lambda d: d["training"].update(history=[{"epoch": 1}]), "its history's entry for epoch 1 is not one"),
+    "a gradient scaler of text": (lambda d: d["training"].update(scaler={"scale": "big"}), "no gradient-scaler state"),
+    "a learning rate of text": (lambda d: d["training"]["optimizer"]["param_groups"][0].update(lr="x"), "optimizer setting 'lr' is 'x'"),
+    "a NaN weight decay": (lambda d: d["training"]["optimizer"]["param_groups"][0].update(weight_decay=float("nan")), "optimizer setting 'weight_decay' is nan"),
+}
+
+
+@pytest.mark.parametrize("damaged", DAMAGED_RUN_RECORDS, ids=list(DAMAGED_RUN_RECORDS))
+def test_every_field_of_a_last_pt_that_resuming_reads_is_checked(run_copy, capsys, damaged):
+    change, words = DAMAGED_RUN_RECORDS[damaged]
+    damage(run_copy / "last.pt", change)
+    before = (run_copy / "best.pt").read_bytes()
+    code, _, err = resume(capsys, run_copy / "last.pt", "--epochs", 2)
+    sentence = one_sentence(err)
+    assert code == 2 and str(run_copy / "last.pt") in sentence and words in sentence
+    assert (run_copy / "best.pt").read_bytes() == before

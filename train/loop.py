@@ -47,6 +47,10 @@ def _generator(device: torch.device, seed: int, epoch: int, stream: int) -> torc
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch * 101 + stream)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class Trainer:
     def __init__(
         self,
@@ -375,6 +379,10 @@ class Trainer:
         history = state.get("history")
         if not isinstance(history, list) or len(history) != epoch or not all(isinstance(h, dict) for h in history):
             raise damaged("its history does not list one entry per epoch")
+        for number, entry in enumerate(history, 1):  # what the log and the learning curves read
+            if entry.get("epoch") != number or not all(_is_number(entry.get(name)) for name in ("train_loss", "train_accuracy")) \
+                    or not all(entry.get(name) is None or _is_number(entry.get(name)) for name in ("validation_loss", "validation_accuracy")):
+                raise damaged(f"its history's entry for epoch {number} is not one")
         if self.average:
             saved = state.get("average")
             if not isinstance(saved, list) or len(saved) != len(self.average):
@@ -382,7 +390,8 @@ class Trainer:
             for value, average in zip(saved, self.average):
                 if not isinstance(value, torch.Tensor) or value.shape != average.shape or not value.isfinite().all():
                     raise damaged("its moving average does not fit this model or is not finite")
-        if not isinstance(state.get("scaler"), dict):
+        scaler = state.get("scaler")
+        if not isinstance(scaler, dict) or not all(isinstance(key, str) and _is_number(value) for key, value in scaler.items()):
             raise damaged("no gradient-scaler state")
         optimizer = state.get("optimizer")
         if not isinstance(optimizer, dict) or not isinstance(optimizer.get("state"), dict) or not isinstance(optimizer.get("param_groups"), list):
@@ -390,6 +399,12 @@ class Trainer:
         sizes = [len(group["params"]) for group in self.optimizer.param_groups]
         if [len(g.get("params", ())) if isinstance(g, dict) else -1 for g in optimizer["param_groups"]] != sizes:
             raise damaged(f"its optimizer is not this run's {self.config.optimizer}")
+        for group, ours in zip(optimizer["param_groups"], self.optimizer.param_groups):
+            for name, value in group.items():  # the learning rate, betas, weight decay... as this optimizer keeps them
+                if name != "params" and name in ours and not isinstance(value, type(ours[name])) and not (_is_number(value) and _is_number(ours[name])):
+                    raise damaged(f"optimizer setting {name!r} is {value!r}")
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise damaged(f"optimizer setting {name!r} is {value!r}")
         parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
         for index, values in optimizer["state"].items():
             if type(index) is not int or not 0 <= index < len(parameters) or not isinstance(values, dict):
