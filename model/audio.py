@@ -100,6 +100,8 @@ def _open(path: str | Path) -> sf.SoundFile:
             raise AudioError(f"{path}: the file is empty (0 bytes); record or export it again.")
     except PermissionError:
         raise AudioError(f"{path}: permission denied; check who may read it.") from None
+    except OSError as error:  # a name too long for the system, a loop of links...
+        raise AudioError(f"{path}: cannot be opened ({error.strerror or error}); check the path.") from None
     try:
         # Bytes, not str: libsndfile cannot take a name that is not valid UTF-8 as text. A name longer
         # than libsndfile takes (a deep tree) is opened here and handed over as a descriptor.
@@ -260,6 +262,33 @@ def stream_audio(
                 break
 
 
+def audio_files_under(folder: str | Path, skip_unreadable: bool = False) -> list[Path]:
+    """The audio files anywhere under `folder`, sorted. Walked with a stack, not recursion (os.walk
+    and Path.rglob recurse), so a tree of any depth is read; linked files are followed, linked
+    folders are not (a link back up the tree would never end). `skip_unreadable`: sub-folders that
+    may not be read are passed over instead of raising PermissionError."""
+    top = Path(folder)
+    found, folders = [], [top]
+    while folders:
+        current = folders.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except OSError:
+            if skip_unreadable and current != top:
+                continue
+            raise
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
+                elif Path(entry.name).suffix.lower() in AUDIO_EXTENSIONS and entry.is_file():
+                    found.append(Path(entry.path))
+            except OSError:  # gone since it was listed, or a name the system cannot look up
+                continue
+    return sorted(found)
+
+
 def find_audio_files(paths: list[str | Path]) -> list[Path]:
     """Expand files and folders (searched recursively) into a sorted list of audio files.
 
@@ -268,14 +297,14 @@ def find_audio_files(paths: list[str | Path]) -> list[Path]:
     """
     found: list[Path] = []
     for entry in map(Path, paths):
-        if entry.is_dir():
+        try:
+            is_folder = entry.is_dir()
+        except OSError:  # a name too long to look up: it gets its own error as a file
+            is_folder = False
+        if is_folder:
             if not os.access(entry, os.R_OK | os.X_OK):
                 raise AudioError(f"{entry}: permission denied; check who may read this folder.")
-            # os.walk skips sub-folders it may not read instead of failing the whole search.
-            found.extend(sorted(
-                Path(folder, name) for folder, _, names in os.walk(entry) for name in names
-                if Path(name).suffix.lower() in AUDIO_EXTENSIONS and Path(folder, name).is_file()
-            ))
+            found.extend(audio_files_under(entry, skip_unreadable=True))
         else:
             found.append(entry)
     return found

@@ -919,19 +919,13 @@ def test_a_label_folder_linked_to_the_root_is_refused_instead_of_walked(tmp_path
 
 
 def test_a_tree_1000_folders_deep_is_read(tmp_path, capsys, two_words):
-    deep = str(two_words / "yes")
-    for _ in range(1000):  # one at a time: pathlib's and os's own makedirs recurse as deep
-        deep += "/d"
-        os.mkdir(deep)
-    (Path(deep) / "spk009y_nohash_0.wav").write_bytes((two_words / "yes" / "spk000y_nohash_0.wav").read_bytes())
+    deep = _deep_tree(two_words / "yes")
     try:
+        (Path(deep) / "spk009y_nohash_0.wav").write_bytes((two_words / "yes" / "spk000y_nohash_0.wav").read_bytes())
         assert _train(tmp_path, two_words) == 0
         assert "Traceback" not in capsys.readouterr().err
-    finally:  # pytest's own clean-up recurses too
-        os.unlink(Path(deep) / "spk009y_nohash_0.wav")
-        while deep != str(two_words / "yes"):
-            os.rmdir(deep)
-            deep = os.path.dirname(deep)
+    finally:
+        _remove_deep_tree(two_words / "yes", deep)
 
 
 def test_adapt_on_an_unreadable_folder_of_takes_is_one_sentence(tmp_path, capsys, tiny_checkpoint, monkeypatch):
@@ -989,3 +983,42 @@ def test_every_field_of_a_last_pt_that_resuming_reads_is_checked(run_copy, capsy
     sentence = one_sentence(err)
     assert code == 2 and str(run_copy / "last.pt") in sentence and words in sentence
     assert (run_copy / "best.pt").read_bytes() == before
+
+
+def _deep_tree(top: Path, depth: int = 1000) -> str:
+    deep = str(top)
+    for _ in range(depth):  # one at a time: pathlib's and os's own makedirs recurse as deep
+        deep += "/d"
+        os.mkdir(deep)
+    return deep
+
+
+def _remove_deep_tree(top: Path, deep: str) -> None:
+    for name in os.listdir(deep):
+        os.unlink(os.path.join(deep, name))
+    while deep != str(top):  # pytest's own clean-up recurses too
+        os.rmdir(deep)
+        deep = os.path.dirname(deep)
+
+
+def test_classify_finds_a_clip_1000_folders_deep(tmp_path, capsys, tiny_checkpoint):
+    (tmp_path / "in").mkdir()
+    deep = _deep_tree(tmp_path / "in")
+    try:
+        os.replace(write_wav(tmp_path / "a.wav", tone()), Path(deep) / "a.wav")  # libsndfile cannot write so long a name
+        assert main(["classify", "--json", "--model", str(tiny_checkpoint), str(tmp_path / "in")]) == 0
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err and [json.loads(line)["path"] for line in out.splitlines()] == [str(Path(deep) / "a.wav")]
+    finally:
+        _remove_deep_tree(tmp_path / "in", deep)
+
+
+def test_a_name_too_long_for_the_system_gets_its_own_error_and_the_others_their_results(tmp_path, capsys, tiny_checkpoint):
+    long_name = tmp_path / ("x" * 300 + ".wav")
+    good = write_wav(tmp_path / "good.wav", tone())
+    code = main(["classify", "--json", "--model", str(tiny_checkpoint), str(long_name), str(long_name / "a.wav"), str(good)])
+    out, err = capsys.readouterr()
+    results = {r["path"]: r for r in map(json.loads, out.splitlines())}
+    assert code == 1 and "Traceback" not in err and "label" in results[str(good)]
+    assert results[str(long_name)]["error"] == f"{long_name}: cannot be opened (File name too long); check the path."
+    assert "File name too long" in results[str(long_name / "a.wav")]["error"]

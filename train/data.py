@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from speechcmd.model import SAMPLE_RATE, SILENCE
-from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration, load_audio
+from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration, audio_files_under, load_audio
 from speechcmd.model.config import MAX_LABELS, label_problem
 from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.train.config import SplitConfig
@@ -59,21 +59,6 @@ def speaker_digest(speaker: str) -> str:
     """What a model's metadata keeps of a speaker it was trained on (`training_speakers`): enough
     to warn that an evaluation includes them, not their name."""
     return hashlib.sha256(f"speechcmd-speaker:{speaker}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
-
-
-def audio_files_under(folder: Path) -> list[Path]:
-    """The audio files anywhere under `folder`, sorted. Walked with a stack, not recursion, so a tree
-    of any depth is read; linked files are followed, linked folders are not (a link back up the tree
-    would never end)."""
-    found, folders = [], [folder]
-    while folders:
-        with os.scandir(folders.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    folders.append(Path(entry.path))
-                elif Path(entry.name).suffix.lower() in AUDIO_EXTENSIONS and entry.is_file():
-                    found.append(Path(entry.path))
-    return sorted(found)
 
 
 def scan_folder(root: Path) -> list[Clip]:
