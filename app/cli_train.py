@@ -169,26 +169,12 @@ def given_options(args: argparse.Namespace) -> dict:
     return vars(parser.parse_known_args(argv[argv.index("train") + 1 :] if "train" in argv else argv)[0])
 
 
-def split_record_problem(split: dict) -> str | None:
-    """What is wrong with a last.pt's `split_parameters` (the arguments of `build_dataset`), or None."""
-    kinds = {"labels": (str, list), "validation_fraction": (int, float), "test_fraction": (int, float),
-             "salt": (str,), "unknown_fraction": (int, float), "seed": (int,)}
-    for name, value in split.items():
-        if name not in kinds:
-            return f"an unknown field {name!r}"
-        if isinstance(value, bool) or not isinstance(value, kinds[name]):
-            return f"{name} is {value!r}"
-        if name == "labels" and isinstance(value, list) and not all(isinstance(label, str) for label in value):
-            return "its labels are not words"
-    return None
-
-
 def resumed_run(args: argparse.Namespace, given: dict, device: str):
     """(data folder, model settings, training settings, split parameters, teachers) of the run whose
     last.pt `args.resume` names; refuses in one sentence options that contradict it."""
     from dataclasses import asdict, replace
 
-    from speechcmd.model.checkpoint import CheckpointError, read_checkpoint
+    from speechcmd.model.checkpoint import CheckpointError, read_checkpoint, split_record_problem
     from speechcmd.model.config import ModelConfig
     from speechcmd.train.config import TrainConfig
     from speechcmd.train.data import resolve_labels

@@ -279,11 +279,53 @@ class CheckpointWarning(UserWarning):
     """Something in a model file was ignored; the message is one sentence naming the file."""
 
 
+def _words(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def split_record_problem(split: Any) -> str | None:
+    """What is wrong with a data-split record (metadata's `split_parameters`: the keyword arguments
+    of train.data.build_dataset, as `speechcmd train` saves them), or None."""
+    if not isinstance(split, dict):
+        return "it is not a dictionary"
+    kinds = {"labels": (str, list), "validation_fraction": (int, float), "test_fraction": (int, float),
+             "salt": (str,), "unknown_fraction": (int, float), "seed": (int,)}
+    for name, value in split.items():
+        if name not in kinds:
+            return f"an unknown field {name!r}"
+        if isinstance(value, bool) or not isinstance(value, kinds[name]):
+            return f"{name} is {value!r}"
+        if isinstance(value, list) and not _words(value):
+            return f"its {name} are not words"
+    return None
+
+
+# The metadata fields that commands read back (teaching, evaluating, resuming), and what each must be.
+# A file from elsewhere may hold anything there; a field that is not what it should be is dropped.
+METADATA_FIELDS = {
+    "command": lambda value: isinstance(value, str),
+    "trained_on": lambda value: isinstance(value, str),
+    "split": lambda value: isinstance(value, str),
+    "split_parameters": lambda value: split_record_problem(value) is None,
+    "train_config": lambda value: isinstance(value, dict) and isinstance(value.get("augment", {}), dict),
+    "training_speakers": _words,
+    "teachers": _words,
+}
+
+
 def checked_metadata(metadata: dict, path: str | Path) -> dict:
-    """`metadata` without a detection policy that is unusable (a damaged or hand-edited file): the
-    model then decides with the default policy, and a `CheckpointWarning` says so."""
+    """`metadata` without the fields that are unusable (a damaged or hand-edited file), each dropped
+    with a `CheckpointWarning`: an unusable detection policy leaves the model deciding with the
+    default policy, any other field is as if the file had none."""
     from speechcmd.model.detection import DetectionPolicy
 
+    dropped = [name for name, usable in METADATA_FIELDS.items() if name in metadata and not usable(metadata[name])]
+    if dropped:
+        warnings.warn(CheckpointWarning(
+            f"{path}: its metadata field{'s' if len(dropped) > 1 else ''} {', '.join(dropped)} "
+            f"{'are' if len(dropped) > 1 else 'is'} damaged and ignored."
+        ), stacklevel=3)
+        metadata = {key: value for key, value in metadata.items() if key not in dropped}
     stored = metadata.get("detection_policy")
     if stored is None:
         return metadata

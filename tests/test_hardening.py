@@ -1022,3 +1022,24 @@ def test_a_name_too_long_for_the_system_gets_its_own_error_and_the_others_their_
     assert code == 1 and "Traceback" not in err and "label" in results[str(good)]
     assert results[str(long_name)]["error"] == f"{long_name}: cannot be opened (File name too long); check the path."
     assert "File name too long" in results[str(long_name / "a.wav")]["error"]
+
+
+def test_metadata_fields_that_commands_read_back_are_checked_at_load_and_ignored_when_damaged(tmp_path, capsys, tiny_model, monkeypatch):
+    from test_adapt_cli import takes_folder
+
+    damaged = {"train_config": "x", "command": ["speechcmd", "train"], "split_parameters": {"bogus": 1},
+               "training_speakers": [1, 2], "teachers": "a.pt", "trained_on": 7}
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, damaged)
+    with pytest.warns(checkpoint_module.CheckpointWarning) as caught:
+        model = load_model(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}: its metadata fields command, trained_on, split_parameters, train_config, training_speakers, teachers are damaged and ignored."]
+    assert not set(damaged) & set(model.metadata)
+
+    monkeypatch.delenv("SPEECHCMD_DATA", raising=False)
+    data = takes_folder(tmp_path / "takes", {"lights": 4})
+    code = main(["adapt", "--base", str(path), "--data", str(data), "--out", str(tmp_path / "taught.pt"),
+                 "--steps", "30", "--copies", "2", "--folds", "2"])  # with replay: it reads the command and the split
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err
+    assert err.splitlines()[0] == f"warning: {path}: its metadata fields command, trained_on, split_parameters, train_config, training_speakers, teachers are damaged and ignored."
