@@ -2,7 +2,10 @@
 
 On N generated 1 s clips (tones, chirps and noise at 16 kHz, 16-bit) and, where present, on the
 real Speech Commands clips in ../shared/data. Measured end to end in a subprocess (start-up and
-model loading included, as a user sees it) and in-process (`Classifier.classify_files` alone).
+model loading included, as a user sees it) and in-process (`Classifier.classify_files` alone), and
+per CPU-second beyond start-up: one thread, (N - 1) clips over the CPU time of the run on N clips
+less that of the same command on one clip (start-up, imports and model loading), so a busy
+machine changes it little.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from bench.common import CLIP_FOLDERS_12, REAL_DATA, bench_checkpoint, run_child, speechcmd_command
+from bench.common import CLIP_FOLDERS_12, REAL_DATA, bench_checkpoint, is_mfcc, run_child, speechcmd_command
 
-TARGET_CLIPS_PER_SECOND = 500.0
+TARGET_CLIPS_PER_SECOND = 500.0  # generated clips, end to end
+TARGET_CLIPS_PER_CPU_SECOND_MFCC = 1500.0  # an MFCC model: generated clips per CPU-second beyond start-up, one thread (issue 33)
 PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}  # idle OpenMP threads sleep instead of spinning
 
 
@@ -72,6 +76,22 @@ def _subprocess(checkpoint: Path, inputs: list[Path], clips: int, repeats: int, 
             "peak_rss_mb": max(peaks)}
 
 
+def _cpu_beyond_start_up(checkpoint: Path, folder: Path, paths: list[Path], repeats: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cpu = {}
+    for name, inputs in (("all", [folder]), ("one", paths[:1])):
+        command = speechcmd_command("classify", "--json", "--device", "cpu", "--model", str(checkpoint), *map(str, inputs))
+        runs = []
+        for _ in range(repeats):
+            _, _, done = run_child(command, env=env)
+            if done.returncode != 0:
+                raise RuntimeError(f"classify failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+            runs.append(done.cpu_seconds)
+        cpu[name] = float(np.median(runs))
+    return {"clips": len(paths), "cpu_seconds": round(cpu["all"], 3), "start_up_cpu_seconds": round(cpu["one"], 3),
+            "clips_per_cpu_second": round((len(paths) - 1) / (cpu["all"] - cpu["one"]), 1) if cpu["all"] > cpu["one"] else None}
+
+
 def run(options: dict) -> dict:
     import torch
 
@@ -80,7 +100,7 @@ def run(options: dict) -> dict:
     repeats = options.get("repeats", 3)
     with tempfile.TemporaryDirectory(prefix="speechcmd-bench-") as temporary:
         temporary = Path(temporary)
-        checkpoint, described = bench_checkpoint(temporary)
+        checkpoint, described = bench_checkpoint(temporary, options.get("model"))
         folder = temporary / "clips"
         folder.mkdir()
         paths = generate_clips(folder, count)
@@ -99,12 +119,19 @@ def run(options: dict) -> dict:
                 "in_process": _in_process(checkpoint, files, repeats, default_threads),
                 "in_process_1_thread": _in_process(checkpoint, files, repeats, 1),
             }
+        results["generated"]["beyond_start_up_1_thread"] = _cpu_beyond_start_up(checkpoint, folder, paths, repeats)
         torch.set_num_threads(default_threads)
-    measured = results["generated"]["subprocess_end_to_end"]["clips_per_second"]
+    if is_mfcc(described):
+        measured = results["generated"]["beyond_start_up_1_thread"]["clips_per_cpu_second"] or 0.0
+        target = {"what": "clips per CPU-second beyond start-up, generated clips, one thread", "limit": TARGET_CLIPS_PER_CPU_SECOND_MFCC,
+                  "measured": measured, "met": measured >= TARGET_CLIPS_PER_CPU_SECOND_MFCC}
+    else:
+        measured = results["generated"]["subprocess_end_to_end"]["clips_per_second"]
+        target = {"what": "clips per second, generated clips, subprocess end to end", "limit": TARGET_CLIPS_PER_SECOND,
+                  "measured": measured, "met": measured > TARGET_CLIPS_PER_SECOND}
     return {
         **described,
         "default_threads": default_threads,
         "results": results,
-        "target": {"what": "clips per second, generated clips, subprocess end to end", "limit": TARGET_CLIPS_PER_SECOND,
-                   "measured": measured, "met": measured > TARGET_CLIPS_PER_SECOND},
+        "target": target,
     }

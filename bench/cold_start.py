@@ -19,7 +19,7 @@ def run(options: dict) -> dict:
     repeats = options.get("repeats", 5)
     with tempfile.TemporaryDirectory(prefix="speechcmd-bench-") as temporary:
         temporary = Path(temporary)
-        checkpoint, described = bench_checkpoint(temporary)
+        checkpoint, described = bench_checkpoint(temporary, options.get("model"))
         clip = temporary / "one.wav"
         sf.write(str(clip), (0.3 * np.sin(np.arange(16_000) * 0.2)).astype(np.float32), 16_000)
         command = speechcmd_command("classify", "--json", "--device", "cpu", "--model", str(checkpoint), str(clip))

@@ -61,7 +61,7 @@ def max_difference(reference, logits: torch.Tensor, layers: list[dict]) -> float
 
 def run(options: dict) -> dict:
     repetitions = options.get("repetitions", 200)
-    model, described = bench_model()
+    model, described = bench_model(path=options.get("model"))
     if model.config.cell != "lstm":
         return {**described, "skipped": "the comparison is for the lstm cell"}
     torch.set_num_threads(1)

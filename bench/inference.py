@@ -11,16 +11,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bench.common import bench_model, timings_ms
+from bench.common import bench_model, is_mfcc, timings_ms
 
-TARGET_PIPELINE_MS = 5.0  # full pipeline with gates, one window, one core
+TARGET_PIPELINE_MS = 5.0  # full pipeline with gates, one window, one core, CPU time
+TARGET_PIPELINE_MS_MFCC = 1.5  # the same for an MFCC model (issue 33)
 
 
 def run(options: dict) -> dict:
     from speechcmd.model.streaming import StreamingRecognizer
 
     repetitions = options.get("repetitions", 300)
-    model, described = bench_model()
+    model, described = bench_model(path=options.get("model"))
     default_threads = torch.get_num_threads()
     window = torch.from_numpy(np.random.default_rng(0).uniform(-0.3, 0.3, 16_000).astype(np.float32))[None]
     hop_seconds = 0.1
@@ -45,7 +46,8 @@ def run(options: dict) -> dict:
                 "pipeline_push_one_hop_with_gates": timings_ms(push_one_hop, repetitions),
             }
     torch.set_num_threads(default_threads)
-    pipeline = results["1_thread"]["pipeline_push_one_hop_with_gates"]["median_ms"]
+    pipeline = results["1_thread"]["pipeline_push_one_hop_with_gates"]["cpu_median_ms"]
+    limit = TARGET_PIPELINE_MS_MFCC if is_mfcc(described) else TARGET_PIPELINE_MS
     return {
         **described,
         "window_seconds": 1.0,
@@ -53,9 +55,9 @@ def run(options: dict) -> dict:
         "default_threads": default_threads,
         "timings": results,
         "target": {
-            "what": "full pipeline with gates, one window, one thread, median",
-            "limit_ms": TARGET_PIPELINE_MS,
+            "what": "full pipeline with gates, one window, one thread, median CPU time",
+            "limit_ms": limit,
             "measured_ms": pipeline,
-            "met": pipeline < TARGET_PIPELINE_MS,
+            "met": pipeline <= limit,
         },
     }

@@ -12,9 +12,10 @@ import time
 import numpy as np
 import torch
 
-from bench.common import bench_model
+from bench.common import bench_model, is_mfcc
 
 TARGET_SHARE = 0.05  # of one core
+TARGET_SHARE_MFCC = 0.015  # of one core, for an MFCC model (issue 33)
 
 
 def _cpu_per_audio_second(model, seconds: float, with_gates: bool) -> dict:
@@ -40,7 +41,7 @@ def _cpu_per_audio_second(model, seconds: float, with_gates: bool) -> dict:
 
 
 def run(options: dict) -> dict:
-    model, described = bench_model()
+    model, described = bench_model(path=options.get("model"))
     default_threads = torch.get_num_threads()
     results = {}
     # Spinning OpenMP threads on a busy machine can cost 20x more: a shorter stretch of audio then.
@@ -52,11 +53,12 @@ def run(options: dict) -> dict:
         }
     torch.set_num_threads(default_threads)
     share = results["1_thread"]["with_gates"]["core_share"]
+    limit = TARGET_SHARE_MFCC if is_mfcc(described) else TARGET_SHARE
     return {
         **described,
         "hop_seconds": results["1_thread"]["with_gates"]["hop_seconds"],
         "default_threads": default_threads,
         "results": results,
-        "target": {"what": "CPU share of one core, live audio, gates, one thread", "limit": TARGET_SHARE,
-                   "measured": share, "met": share < TARGET_SHARE},
+        "target": {"what": "CPU share of one core, live audio, gates, one thread", "limit": limit,
+                   "measured": share, "met": share <= limit},
     }

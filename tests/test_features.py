@@ -27,6 +27,19 @@ def test_a_clip_gets_the_same_features_alone_or_in_a_batch():
     torch.testing.assert_close(alone, batched, atol=1e-4, rtol=1e-4)
 
 
+def test_coefficients_are_torchaudios_mfcc_transform():
+    # The front-end computes torchaudio's MFCC (same window, mel filters and DCT) in fewer ops; the
+    # values must stay the transform's, for the recipe's 20 ms hop and the default 10 ms one.
+    rng = np.random.default_rng(0)
+    waveform = torch.from_numpy(rng.normal(0, 0.1, (3, 16_000)).astype(np.float32))
+    waveform[1] *= 1e-4  # faint: the log's offset matters
+    waveform[2, :8_000] = 0  # half digital silence
+    for config in (FeatureConfig(), FeatureConfig(n_mfcc=20, hop_ms=20, window_mean_normalization=True)):
+        mfcc = MFCC(config)
+        reference = mfcc.mfcc(waveform).transpose(-1, -2)  # torchaudio.transforms.MFCC: (batch, n_mfcc, frames)
+        torch.testing.assert_close(mfcc.coefficients(waveform), reference, atol=1e-4, rtol=1e-5)
+
+
 def test_normalization_statistics_are_saved_with_the_module():
     mfcc = MFCC()
     mfcc.set_statistics(torch.full((40,), 2.0), torch.full((40,), 4.0))
