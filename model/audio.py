@@ -183,8 +183,10 @@ def short_clip_warning(seconds: float) -> str | None:
     return f"only {seconds * 1000:.0f} ms of audio, far too short for a spoken word; the file may be cut short."
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read a whole file as mono float32 samples in [-1, 1] at `sample_rate` Hz.
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, first_seconds: float | None = None) -> np.ndarray:
+    """Read a whole file as mono float32 samples in [-1, 1] at `sample_rate` Hz; with
+    `first_seconds`, only that much of its start (a training clip needs one window, however long
+    the file is: an hours-long file is then read in bounded memory).
 
     Any bit depth, channel count and sample rate that libsndfile reads (WAV, FLAC, OGG/Vorbis,
     Opus, MP3). Raises `AudioError` for missing, empty, unreadable, truncated or non-audio files.
@@ -192,6 +194,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     path = Path(path)
     with _open(path) as handle:
         source_rate = handle.samplerate
+        if first_seconds is not None and handle.frames > first_seconds * source_rate:
+            return _load_start(handle, path, sample_rate, round(first_seconds * source_rate))
         if _decoded_bytes(handle, sample_rate) > MAX_LOAD_BYTES:
             raise AudioError(
                 f"{path}: {handle.frames / source_rate / 3600:.1f} hours is too long to open whole; "
@@ -223,6 +227,21 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if source_rate != sample_rate:
         # Clipped again: the resampler's filter rings slightly past full scale on loud input.
         mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")
+        np.clip(mono, -1.0, 1.0, out=mono)
+    return mono
+
+
+def _load_start(handle: sf.SoundFile, path: Path, sample_rate: int, frames: int) -> np.ndarray:
+    """The first `frames` frames of an open file, mono at `sample_rate`."""
+    try:
+        block = handle.read(frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{path}: the audio data is damaged ({error}).") from None
+    if not block.shape[0]:
+        raise AudioError(f"{path}: contains no audio samples; record or export it again.")
+    mono = _to_mono(block, path)
+    if handle.samplerate != sample_rate:
+        mono = soxr.resample(mono, handle.samplerate, sample_rate, quality="HQ")
         np.clip(mono, -1.0, 1.0, out=mono)
     return mono
 

@@ -1043,3 +1043,20 @@ def test_metadata_fields_that_commands_read_back_are_checked_at_load_and_ignored
     err = capsys.readouterr().err
     assert code == 0 and "Traceback" not in err
     assert err.splitlines()[0] == f"warning: {path}: its metadata fields command, trained_on, split_parameters, train_config, training_speakers, teachers are damaged and ignored."
+
+
+def test_a_training_clip_hours_long_is_cached_from_its_first_window_alone(tmp_path, monkeypatch):
+    """A 2.3-hour clip took 4.1 GB before its length was checked; the cache needs its first second."""
+    from speechcmd.model import audio as audio_module
+    from speechcmd.train.data import Clip, ClipCache
+
+    path = tmp_path / "long_nohash_0.wav"
+    hours = 2.3
+    with open(path, "wb") as file:  # 2.3 hours of 16-bit silence at 48 kHz: sparse, 0.8 GB claimed
+        file.write(wav_header(48_000, 1, int(hours * 3600 * 48_000 * 2)))
+        file.truncate(44 + int(hours * 3600 * 48_000 * 2))
+    read = []
+    real_read = audio_module.sf.SoundFile.read
+    monkeypatch.setattr(audio_module.sf.SoundFile, "read", lambda self, frames=-1, **kw: read.append(frames) or real_read(self, frames, **kw))
+    cache = ClipCache([Clip(path, "yes", "long")], tmp_path / "cache", progress=False)
+    assert cache.samples.shape == (1, 16_000) and sum(read) <= 1.2 * 48_000

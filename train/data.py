@@ -157,12 +157,13 @@ def silence_clips(noise_files: list[Path], split: str, others: int, fraction: fl
     return clips
 
 
-def clip_samples(clip: Clip, sample_rate: int = SAMPLE_RATE, window_samples: int = SAMPLE_RATE, noise: dict | None = None) -> np.ndarray:
-    """A clip's audio: its file decoded, or for a silence example cut from a background recording
-    (`silence_clips`) that cut, `window_samples` long at its gain. `noise` keeps decoded recordings
-    between calls."""
+def clip_samples(clip: Clip, sample_rate: int = SAMPLE_RATE, window_samples: int = SAMPLE_RATE, noise: dict | None = None,
+                 first_seconds: float | None = None) -> np.ndarray:
+    """A clip's audio: its file decoded (with `first_seconds`, only that much of its start), or for a
+    silence example cut from a background recording (`silence_clips`) that cut, `window_samples`
+    long at its gain. `noise` keeps decoded recordings between calls."""
     if clip.noise_cut is None:
-        return load_audio(clip.path, sample_rate)
+        return load_audio(clip.path, sample_rate, first_seconds)
     offset, gain = clip.noise_cut
     if gain == 0.0:
         return np.zeros(window_samples, np.float32)
@@ -320,7 +321,8 @@ class ClipCache:
                     os.posix_fallocate(file.fileno(), 0, partial.stat().st_size)
             for row, clip in enumerate(tqdm(self.clips, desc="decoding clips (once)", unit="clip", leave=False, disable=not progress)):
                 try:
-                    audio = clip_samples(clip, sample_rate, window_samples, noise)[:window_samples]
+                    # The cache keeps a clip's first window: a file hours long is not decoded whole for it.
+                    audio = clip_samples(clip, sample_rate, window_samples, noise, window_samples / sample_rate + 0.1)[:window_samples]
                 except AudioError as error:
                     raise DatasetError(f"{error} Remove it from the dataset folder.") from None
                 data[row, : len(audio)] = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
