@@ -99,7 +99,13 @@ class Mutant:
     before: str
     after: str
     outcome: str = ""  # caught | survived | timeout | error
+    occurrence: int = 0  # how many mutants before this one have the same kind, before and after
     seconds: float = 0.0
+
+    @property
+    def key(self) -> tuple:
+        """What names this change in the module's text whatever moved around it."""
+        return (self.kind, self.before, self.after)
 
     @property
     def label(self) -> str:
@@ -214,6 +220,10 @@ def mutants_of(path: Path) -> list[Mutant]:
         except SyntaxError:
             continue
         mutants.append(Mutant(index, kind, detail, line, before, after))
+    seen: dict[tuple, int] = {}
+    for mutant in mutants:
+        mutant.occurrence = seen.get(mutant.key, 0)
+        seen[mutant.key] = mutant.occurrence + 1
     return mutants
 
 
@@ -255,6 +265,7 @@ class Runner:
                 os.dup2(fd, 1)
                 os.dup2(fd, 2)
                 os.chdir(ROOT)
+                sys.path.insert(0, str(ROOT))  # as `python -m pytest` in the checkout has it
                 env = os.environ
                 env["CI"] = "1"  # the suite's derandomized Hypothesis profile: the same examples every mutant
                 env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -339,10 +350,15 @@ def main(argv: list[str] | None = None) -> int:
         earlier = json.loads(args.survivors_of.read_text())
         if earlier["sha1"] != digest:
             print(f"note: {relative} changed since {args.survivors_of} (sha1 {earlier['sha1']}); survivors matched by their code")
-        wanted = [(m["kind"], m["before"], m["after"]) for m in earlier["mutants"] if m["outcome"] == "survived"]
-        numbered = [(n, m) for n, m in enumerate(mutants) if (m.kind, m.before, m.after) in wanted]
-        if len(numbered) != len(wanted):
-            print(f"note: {len(wanted) - len(numbered)} earlier survivors no longer exist in the module")
+        survived = [m for m in earlier["mutants"] if m["outcome"] == "survived"]
+        if earlier["sha1"] == digest:  # the same module: the same numbers
+            wanted = {m["number"] for m in survived}
+            numbered = [(n, m) for n, m in enumerate(mutants) if n in wanted]
+        else:
+            wanted = {(m["kind"], m["before"], m["after"], m.get("occurrence", 0)) for m in survived}
+            numbered = [(n, m) for n, m in enumerate(mutants) if (*m.key, m.occurrence) in wanted]
+        if len(numbered) != len(survived):
+            print(f"note: {len(survived) - len(numbered)} earlier survivors no longer exist in the module")
     print(f"{relative} (sha1 {digest}): {total} mutants, running {len(numbered)}; tests: {' '.join(tests)}", flush=True)
     if args.list:
         for number, mutant in numbered:

@@ -65,6 +65,14 @@ def test_no_average_is_shown_before_the_first_window_or_after_a_reset():
     assert recognizer.averaged() is None and recognizer.pending is None
 
 
+def test_a_window_earlier_than_the_last_one_is_refused_even_if_later_than_the_first():
+    recognizer = CommandRecognizer(LABELS, single(average_seconds=2.0, threshold=1.0))
+    recognizer.process(1.0, probs("yes"))
+    recognizer.process(2.0, probs("yes"))
+    with pytest.raises(ValueError, match=r"time order \(1\.5 came after 2\.0\)"):
+        recognizer.process(1.5, probs("yes"))
+
+
 def test_windows_at_the_same_time_are_in_order():
     recognizer = CommandRecognizer(LABELS, single(average_seconds=0.0, threshold=1.0))
     recognizer.process(1.0, probs("yes"))
@@ -203,6 +211,15 @@ def test_top_labels_are_listed_highest_first_as_many_as_asked():
     recognizer.process(1.0, np.array([0.125, 0.0, 0.625, 0.25]))
     assert recognizer.pending.top == (("yes", 0.625), ("no", 0.25), ("_silence_", 0.125))
     assert CommandRecognizer(LABELS, single(threshold=0.5)).run([(1.0, probs("yes"))])[0].top == ()
+
+
+def test_a_detection_once_reported_cannot_be_changed():
+    from dataclasses import FrozenInstanceError
+
+    detection = Detection(0.0, 1.0, "yes", 0.9)
+    with pytest.raises(FrozenInstanceError):
+        detection.score = 1.0  # type: ignore[misc]
+    assert {detection, Detection(0.0, 1.0, "yes", 0.9)} == {detection}
 
 
 def test_a_detection_as_json_rounds_times_and_score_and_lists_its_top_labels():
