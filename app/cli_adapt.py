@@ -32,7 +32,7 @@ TUNING_OPTIONS = ("steps", "copies", "folds", "seed")
 def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     """Tuning options default to None, meaning AdaptConfig's value (not imported here: it loads torch)."""
     p.formatter_class = AdaptDefaultsFormatter
-    p.add_argument("--base", metavar="MODEL", help="model to start from (default: the bundled model)")
+    p.add_argument("--base", metavar="MODEL", help="model to start from: a bundled model's name (speechcmd-lstm, the default, or speechcmd-mfcc-lstm) or a file")
     p.add_argument("--data", required=True, metavar="DIR", help="one sub-folder of recordings per word; _silence_/ for background, _unknown_/ for other speech")
     p.add_argument("--out", required=True, metavar="NEW.pt", help="where to write the new model")
     replay = p.add_mutually_exclusive_group()

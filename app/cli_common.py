@@ -63,17 +63,19 @@ def resolve_device(name: str) -> str:
 
 
 def load_model_or_fail(path: str | None, device: str = "cpu"):
-    """The model at `path`; a file that cannot be used is a UserError, and what loading ignored
+    """The model at `path` or of that bundled name (`model.bundled.model_path`; None: the default);
+    a file that cannot be used, or a name that is not bundled, is a UserError, and what loading ignored
     (an unusable stored policy) a one-line warning on stderr."""
     import sys
     import warnings
 
+    from speechcmd.model.bundled import model_path
     from speechcmd.model.checkpoint import CheckpointError, CheckpointWarning, load_model
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CheckpointWarning)
-            model = load_model(path, device)
+            model = load_model(model_path(path), device)
     except CheckpointError as error:
         raise UserError(str(error)) from None
     for warning in caught:
@@ -86,7 +88,8 @@ def load_model_or_fail(path: str | None, device: str = "cpu"):
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", metavar="PATH", help="checkpoint to use (default: the bundled model in resources/models)"
+        "--model", metavar="NAME|PATH",
+        help="a bundled model's name (speechcmd-lstm, the default, or speechcmd-mfcc-lstm) or a model file",
     )
 
 

@@ -264,6 +264,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from speechcmd.app.cli_common import folder_problem
+    from speechcmd.model.bundled import model_path
     from speechcmd.model.checkpoint import CheckpointError, load_model
     from speechcmd.model.network import SpeechCommandsModel
     from speechcmd.train.data import DatasetError, build_dataset, describe
@@ -331,7 +332,7 @@ def run_train(args: argparse.Namespace) -> int:
             torch.manual_seed(config.seed)
             model = SpeechCommandsModel(model_config, dataset.labels)
             print(shown(f"data: {root} ({dataset.split_rule}) {describe(dataset)}"), file=sys.stderr)
-            teachers = [load_model(path) for path in teacher_paths]
+            teachers = [load_model(model_path(path)) for path in teacher_paths]  # a file or a bundled model's name
             trainer = Trainer(
                 model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet,
                 metadata={"command": command, "teachers": teacher_paths}, teachers=teachers,

@@ -168,9 +168,51 @@ class MainWindow(QMainWindow):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
+        self._build_model_menu(open_model)
         self.view_menu = self.menuBar().addMenu("&View")
         teach = QAction("&Teach words…", self, shortcut="Ctrl+T", triggered=self.open_teach)
         self.menuBar().addMenu("&Teach").addAction(teach)
+
+    def _build_model_menu(self, open_model: QAction) -> None:
+        """Model: the bundled models, one line each (what it is, its cost, its headline figures, from
+        its metadata, read when the menu first opens: the window itself imports no torch), and
+        Open model… for a file. The one in use is checked."""
+        from PySide6.QtGui import QActionGroup
+
+        from speechcmd.model.bundled import bundled_names
+
+        self.model_menu = self.menuBar().addMenu("&Model")
+        group = QActionGroup(self)
+        self.bundled_actions: dict[str, QAction] = {}
+        for name in bundled_names():
+            action = QAction(name, self, checkable=True, triggered=lambda _=False, name=name: self.load_model(name))
+            group.addAction(action)
+            self.model_menu.addAction(action)
+            self.bundled_actions[name] = action
+        self.model_menu.addSeparator()
+        self.model_menu.addAction(open_model)
+        self.model_menu.aboutToShow.connect(self.describe_bundled_models)
+
+    def describe_bundled_models(self) -> None:
+        """Each bundled model's action reads `name: summary` (once; a file that cannot be read says so)."""
+        from speechcmd.model.bundled import summary
+
+        for name, action in self.bundled_actions.items():
+            if action.text() != name:
+                continue
+            try:
+                action.setText(f"{name}: {summary(name)}")
+            except Exception as error:  # a damaged installation: the menu still opens
+                action.setText(f"{name}: cannot be read ({type(error).__name__})")
+
+    def _check_bundled_action(self) -> None:
+        """Check the Model menu's entry of the model in use (none for a file or a taught model)."""
+        from speechcmd.model.bundled import bundled_path
+
+        path = getattr(self.model, "metadata", {}).get("path")
+        for name, action in self.bundled_actions.items():
+            action.setChecked(path is not None and self.model_source.endswith("(bundled)")
+                              and Path(path).resolve() == bundled_path(name).resolve())
 
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -368,6 +410,7 @@ class MainWindow(QMainWindow):
         self.controls.show_values(self.policy.threshold, self.policy.suppression_seconds)
         self.probability_bars.set_threshold(self.policy.threshold)
         self._show_model_name()
+        self._check_bundled_action()
         if self.has_message() and "model" in self.message.text():
             self.clear_message()
 
@@ -378,7 +421,7 @@ class MainWindow(QMainWindow):
             f"{self.model_source}: {config.cell.upper()}, {config.num_layers} layer(s) of {config.hidden_size} units, "
             f"{len(self.model.labels)} classes"
             + (f"; its head also reads the window's mean {config.features.name} (a taught model)" if config.head_reads_frontend else "")
-            + ". File > Open model… or File > Use bundled model to change it."
+            + ". The Model menu changes it."
         )
 
     def _layer_changed(self, layer: int) -> None:

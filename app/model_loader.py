@@ -63,15 +63,17 @@ class ModelLoader(QObject):
     def _job(self, token: int, path: str | None) -> None:
         import torch
 
+        from speechcmd.model.bundled import bundled_names, model_path
         from speechcmd.model.checkpoint import CheckpointError, load_model
 
         torch.set_num_threads(1)  # see RecognitionWorker.set_model
         try:
-            model = load_model(path)
+            model = load_model(model_path(path))  # a file, or a bundled model's name
         except CheckpointError as error:
             result = (self.failed, token, str(error))
         else:
             problem = try_model(model)
-            name = model_name(path) if path else f"{Path(model.metadata.get('path', 'model')).name} (bundled)"
+            bundled = path is None or (not Path(path).is_file() and str(path).removesuffix(".pt") in bundled_names())
+            name = f"{Path(model.metadata.get('path', 'model')).name} (bundled)" if bundled else model_name(path)
             result = (self.failed, token, f"{path}: {problem}.") if problem else (self.loaded, token, model, name)
         emit(*result)

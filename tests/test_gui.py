@@ -26,7 +26,7 @@ from speechcmd.model.audio import load_audio
 from speechcmd.model.checkpoint import bundled_model_path, load_model, save_checkpoint
 from speechcmd.model.detection import DetectionPolicy
 from speechcmd.model.inference import Classifier
-from speechcmd.model.network import ModelConfig, SpeechCommandsModel
+from speechcmd.model.network import FeatureConfig, ModelConfig, SpeechCommandsModel
 from conftest import LABELS_12, tone, write_wav
 
 _real_input_devices = audio_backend.input_devices
@@ -625,6 +625,58 @@ def test_use_bundled_model_switches_back_from_an_experiment(make_window):
     action.trigger()
     settle(lambda: model_settled(window))
     assert "(bundled)" in window.model_label.text() and window.model.config.hidden_size == 128
+
+
+def install_bundled(monkeypatch, folder: Path, models: dict) -> None:
+    """`models` (name -> model) saved as the bundled models, with a one-line summary each."""
+    from speechcmd.model import bundled
+
+    folder.mkdir(exist_ok=True)
+    for name, model in models.items():
+        config = model.config
+        save_checkpoint(folder / f"{name}.pt", model, {"summary": f"{config.cell} {config.num_layers} x {config.hidden_size}, 99% somewhere"})
+    monkeypatch.setattr(bundled, "bundled_path", lambda name: folder / f"{name}.pt")
+
+
+def test_the_model_menu_lists_the_bundled_models_with_their_summaries_and_switches_every_view(make_window, monkeypatch, tmp_path, speech_file):
+    torch.manual_seed(5)
+    install_bundled(monkeypatch, tmp_path / "models", {
+        "speechcmd-lstm": SpeechCommandsModel(ModelConfig(hidden_size=10, num_layers=2), LABELS_12).eval(),
+        "speechcmd-mfcc-lstm": SpeechCommandsModel(ModelConfig(hidden_size=6, num_layers=1, features=FeatureConfig(n_mfcc=20, hop_ms=20)), LABELS_12).eval(),
+    })
+    window = make_window()  # on tiny.pt: no bundled entry is checked
+    actions = {a.text().split(":")[0]: a for a in window.model_menu.actions() if a.isCheckable()}
+    assert list(actions) == ["speechcmd-lstm", "speechcmd-mfcc-lstm"] and not any(a.isChecked() for a in actions.values())
+    window.describe_bundled_models()  # what opening the menu does
+    assert actions["speechcmd-mfcc-lstm"].text() == "speechcmd-mfcc-lstm: lstm 1 x 6, 99% somewhere"
+    for name, hidden, layers, frames in (("speechcmd-mfcc-lstm", 6, 1, 49), ("speechcmd-lstm", 10, 2, 97)):
+        actions[name].trigger()
+        settle(lambda: model_settled(window))
+        assert f"{name}.pt (bundled)" in window.model_label.text() and actions[name].isChecked()
+        assert window.model.config.hidden_size == hidden and window.layer_combo.count() == layers
+        play_through(window, speech_file, until=2.0)
+        assert window.gate_heatmaps.maps["forget_gate"].data.shape == (hidden, frames)
+        assert window.mfcc_view.data.shape[0] == window.model.config.features.n_mfcc
+        assert window.probability_bars.probabilities.shape == (12,)
+    load(window, window.model.metadata["path"])  # the same file opened as a file is not "bundled"
+    assert not any(a.isChecked() for a in actions.values())
+
+
+def test_the_model_menu_switches_between_the_shipped_models_and_every_view_follows(make_window, speech_file):
+    from speechcmd.model.bundled import bundled_names
+
+    if len(bundled_names()) < 2:
+        pytest.skip("only one model is bundled in this checkout")
+    window = make_window()
+    actions = {a.text().split(":")[0]: a for a in window.model_menu.actions() if a.isCheckable()}
+    for name in bundled_names():
+        actions[name].trigger()
+        settle(lambda: model_settled(window))
+        assert actions[name].isChecked() and f"{name}.pt (bundled)" in window.model_label.text()
+        features, config = window.model.config.features, window.model.config
+        play_through(window, speech_file, until=2.0)
+        assert window.gate_heatmaps.maps["cell_state"].data.shape == (config.hidden_size, features.num_frames(16_000))
+        assert window.mfcc_dock.windowTitle() == features.title
 
 
 def test_switching_models_drops_the_old_update_and_rebuilds_the_views_even_for_other_labels(make_window, speech_file):

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from speechcmd.model.checkpoint import CheckpointError, bundled_model_path, model_problem, save_checkpoint
+from speechcmd.model.checkpoint import CheckpointError, model_problem, save_checkpoint
 from speechcmd.model.config import MAX_LABELS, check_range, label_problem
 from speechcmd.model.detection import NON_COMMANDS
 from speechcmd.model.inference import fit_to_window
@@ -268,10 +268,15 @@ def bank_fits(bank: ReplayBank | None, base: SpeechCommandsModel) -> bool:
 
 
 def bundled_replay_bank(base: SpeechCommandsModel) -> ReplayBank | None:
-    """The bank shipped beside the bundled model, when `base` has its body (the bundled model, or
-    one taught from it); None otherwise."""
-    bank = load_replay_bank(bundled_model_path().with_suffix(".replay.pt"))
-    return bank if bank_fits(bank, base) else None
+    """The bank shipped beside a bundled model whose body `base` has (that model, or one taught
+    from it; model.bundled lists them); None otherwise."""
+    from speechcmd.model.bundled import bundled_names, bundled_path
+
+    for name in bundled_names():
+        bank = load_replay_bank(bundled_path(name).with_suffix(".replay.pt"))
+        if bank_fits(bank, base):
+            return bank
+    return None
 
 
 class _Top(nn.Module):
