@@ -7,12 +7,13 @@ Errors a user can cause print one sentence to stderr and exit non-zero; tracebac
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
 
 from speechcmd.app import cli_adapt, cli_listen, cli_train
-from speechcmd.app.cli_common import UserError, add_device_argument, add_model_argument, load_model_or_fail, resolve_device
+from speechcmd.app.cli_common import UserError, add_device_argument, add_model_argument, load_model_or_fail, resolve_device, shown
 
 
 # ---- classify ---------------------------------------------------------------------------------
@@ -60,9 +61,9 @@ def run_classify(args: argparse.Namespace) -> int:
 
 
 def format_result(result: dict) -> str:
-    path = result["path"]
+    path = shown(result["path"])  # a file name cannot drive the terminal or split the table
     if "error" in result:
-        return f"{path}\n    error: {result['error']}"
+        return f"{path}\n    error: {shown(result['error'])}"
     if "detections" in result:
         if not result["detections"]:
             return f"{path}\n    no command detected"
@@ -74,7 +75,7 @@ def format_result(result: dict) -> str:
         return "\n".join(lines)
     others = "  ".join(f"{label} {score:.2f}" for label, score in result["top"][1:])
     text = f"{path}\n    {result['label']:<10} {result['score']:.2f}    {others}".rstrip()
-    return f"{text}\n    warning: {result['warning']}" if "warning" in result else text
+    return f"{text}\n    warning: {shown(result['warning'])}" if "warning" in result else text
 
 
 # ---- gui ----------------------------------------------------------------------------------------
@@ -155,17 +156,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"speechcmd {args.command}: interrupted.", file=sys.stderr)
         return 130
-    except (ImportError, OSError) as error:
-        problem = torch_install_problem(error)
-        if problem is None:
-            raise
-        print(f"speechcmd {args.command}: {problem}", file=sys.stderr)
-        return 3
     except BrokenPipeError:
         # The reader went away (`speechcmd classify ... | head`): stop quietly, as Unix tools do.
         # Python would otherwise complain again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except (ImportError, OSError) as error:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            # The output itself could not be written (`> /dev/full`, a full disk): say so, once,
+            # and keep Python from failing again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            print(f"speechcmd {args.command}: could not write the output ({error.strerror}); free some space or write it elsewhere.", file=sys.stderr)
+            return 1
+        problem = torch_install_problem(error)
+        if problem is None:
+            raise
+        print(f"speechcmd {args.command}: {problem}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -463,9 +463,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     except PermissionError as error:
         raise UserError(f"{error.filename}: permission denied; check who may read the dataset folder.") from None
     for failure in failures:
-        print(f"skipped {failure['path']}: {failure['error']}", file=sys.stderr)
+        print(f"skipped {shown(failure['path'])}: {shown(failure['error'])}", file=sys.stderr)
     for warning in result.get("warnings", []):
-        print(f"warning: {warning['path']}: {warning['warning']}", file=sys.stderr)
+        print(f"warning: {shown(warning['path'])}: {shown(warning['warning'])}", file=sys.stderr)
     heard = result.get("trained_speakers")
     if heard:
         print(f"warning: {heard['clips']} of these {heard['of']} spoken clips are of {heard['speakers']} speakers the model was "

@@ -119,3 +119,20 @@ def test_detections_of_a_long_recording_line_up_past_10_and_100_seconds():
     assert len(rows) == 4
     columns = {row.index(label) for row, label in zip(rows, ("yes", "stop", "go", "off"))}
     assert len(columns) == 1, rows
+
+
+def test_output_to_a_full_device_is_one_sentence_not_a_traceback(tmp_path, tiny_checkpoint):
+    clip = write_wav(tmp_path / "tone.wav", tone())
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "speechcmd.app.cli", "classify", "--model", str(tiny_checkpoint), str(clip)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["speechcmd classify: could not write the output (No space left on device); free some space or write it elsewhere."]
+
+
+def test_a_file_name_with_escape_sequences_cannot_drive_the_terminal(tmp_path, capsys, tiny_checkpoint):
+    clip = write_wav(tmp_path / "evil\x1b[2Jname\nsecond line.wav", tone())
+    code, out, err = run(capsys, "--model", tiny_checkpoint, clip)
+    assert code == 0
+    assert "\x1b" not in out and "\\x1b[2Jname\\nsecond line.wav" in out
+    assert len(out.splitlines()) == 2  # the name's line and the label's: the newline did not split it
