@@ -1,7 +1,8 @@
 """Turn a training run into the bundled model: measure it on its held-out test speakers through
 the same path `speechcmd classify` takes, choose its detection operating point on long recordings
 of its VALIDATION speakers, record both in its metadata, and write
-resources/models/speechcmd-lstm.pt with its confusion matrix and learning curves beside it.
+resources/models/speechcmd-lstm.pt (or --out) with its confusion matrix and learning curves beside it
+(for another --out, named after it: speechcmd-mfcc-lstm.confusion.png).
 
     python scripts/bundle_model.py runs/room1 --data ../shared/data/speech_commands_12 --policy-data runs/room-data/merged
 
@@ -83,6 +84,8 @@ def main() -> int:
                              "1 point of commands found against 12 12)")
     parser.add_argument("--describe", default="Speech Commands v0.02 subset ({data}), CC BY 4.0, Pete Warden, Google",
                         help="what it was trained on, for its metadata ({data}: the --data folder's name)")
+    parser.add_argument("--summary", help="its one line in the window's Model menu (what it is, its cost, its headline "
+                                          "figures; scripts/set_summary.py writes it later, once they are measured)")
     parser.add_argument("--quiet-minutes", type=float, default=120.0, help="length of the quiet validation recording for the policy (default: %(default)s)")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the noisy validation recording for the policy (default: %(default)s)")
     args = parser.parse_args()
@@ -131,10 +134,14 @@ def main() -> int:
         metadata.update(detection_policy=chosen["detection_policy"], detection_policy_validation=chosen.get("detection_policy_validation"),
                         detection_policy_from=chosen.get("bundled_from", str(args.policy_from)))
         print(f"detection policy {chosen['detection_policy']}, as {args.policy_from} (chosen there on validation speakers)")
+    if args.summary:
+        metadata["summary"] = args.summary
     save_checkpoint(args.out, model, metadata)
-    plot_confusion(result, args.out.parent / "confusion.png", "Held-out test speakers")
+    # The default model's plots are confusion.png and learning_curves.png; another's carry its name.
+    prefix = "" if args.out.name == BUNDLED_MODEL_NAME else f"{args.out.stem}."
+    plot_confusion(result, args.out.parent / f"{prefix}confusion.png", "Held-out test speakers")
     history = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
-    plot_curves(history, args.out.parent / "learning_curves.png")
+    plot_curves(history, args.out.parent / f"{prefix}learning_curves.png")
     print(format_report(result))
     print(f"\nwrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     print(json.dumps({"test_accuracy": result["accuracy"], "n": result["n"], "speakers": metadata["held_out_speakers"]}))
