@@ -65,6 +65,7 @@ def test_a_recording_shorter_than_one_frame_holds_no_spoken_part_however_loud():
 
 def test_a_recording_of_one_frame_is_a_steady_sound_not_a_word():
     assert speech_bounds(np.full(FRAME, 0.9, np.float32), RATE) is None
+    assert frame_levels(np.full(2 * FRAME - 1, 0.5, np.float32), RATE).shape == (1,)  # one level, for one whole frame
 
 
 def test_frame_levels_are_the_rms_of_each_whole_frame_in_dbfs():
@@ -89,26 +90,48 @@ def test_a_word_whose_loudest_frame_is_below_minus_60_dbfs_is_silence():
 
 
 def test_a_quiet_ending_within_35_db_of_the_peak_belongs_to_the_word():
-    samples = recording(word=(20, 29, db(-6.0)), ending=(30, 34, db(-6.0 - 34.0)))
+    samples = recording(word=(20, 29, db(-10.0)), ending=(30, 34, db(-10.0 - 34.5)))
+    assert speech_bounds(samples, RATE) == (20 * FRAME - MARGIN, 35 * FRAME + MARGIN)
+
+
+def test_a_sound_exactly_35_db_below_the_peak_still_belongs_to_the_word():
+    samples = recording(word=(20, 29, db(-10.0)), ending=(30, 34, db(-45.0)))
+    assert frame_levels(samples, RATE)[[20, 30]].tolist() == [-10.0, -45.0]  # exactly, in floating point
     assert speech_bounds(samples, RATE) == (20 * FRAME - MARGIN, 35 * FRAME + MARGIN)
 
 
 def test_a_sound_more_than_35_db_below_the_peak_does_not():
-    samples = recording(word=(20, 29, db(-6.0)), ending=(30, 34, db(-6.0 - 36.0)))
+    samples = recording(word=(20, 29, db(-10.0)), ending=(30, 34, db(-10.0 - 35.5)))
     assert speech_bounds(samples, RATE) == (20 * FRAME - MARGIN, 30 * FRAME + MARGIN)
 
 
 def test_in_a_noisy_room_speech_must_rise_6_db_over_the_floor():
-    # a floor of -30 dBFS, a word at -6: its ending 7 dB over the floor is speech, 5 dB over is room
-    kept = recording(floor=db(-30.0), word=(20, 29, db(-6.0)), ending=(30, 34, db(-23.0)))
+    # a floor of -30 dBFS, a word at -6: its ending 6.5 dB over the floor is speech, 5.5 dB over is room
+    kept = recording(floor=db(-30.0), word=(20, 29, db(-6.0)), ending=(30, 34, db(-23.5)))
     assert speech_bounds(kept, RATE) == (20 * FRAME - MARGIN, 35 * FRAME + MARGIN)
-    dropped = recording(floor=db(-30.0), word=(20, 29, db(-6.0)), ending=(30, 34, db(-25.0)))
+    dropped = recording(floor=db(-30.0), word=(20, 29, db(-6.0)), ending=(30, 34, db(-24.5)))
     assert speech_bounds(dropped, RATE) == (20 * FRAME - MARGIN, 30 * FRAME + MARGIN)
 
 
+def test_a_sound_exactly_6_db_over_the_floor_is_speech():
+    samples = recording(floor=db(-30.0), word=(20, 29, db(-6.0)), ending=(30, 34, db(-24.0)))
+    assert frame_levels(samples, RATE)[[0, 30]].tolist() == [-30.0, -24.0]  # exactly, in floating point
+    assert speech_bounds(samples, RATE) == (20 * FRAME - MARGIN, 35 * FRAME + MARGIN)
+    alone = recording(floor=db(-30.0), bump=(20, 29, db(-24.0)))  # and the loudest part of a recording
+    assert speech_bounds(alone, RATE) == (20 * FRAME - MARGIN, 30 * FRAME + MARGIN)
+
+
 def test_a_steady_sound_with_nothing_6_db_louder_is_no_word():
-    assert speech_bounds(recording(floor=db(-30.0), bump=(20, 29, db(-25.0))), RATE) is None
-    assert speech_bounds(recording(floor=db(-30.0), bump=(20, 29, db(-23.0))), RATE) is not None
+    assert speech_bounds(recording(floor=db(-30.0), bump=(20, 29, db(-24.5))), RATE) is None
+    assert speech_bounds(recording(floor=db(-30.0), bump=(20, 29, db(-23.5))), RATE) is not None
+
+
+def test_the_floor_is_the_level_below_which_a_tenth_of_the_frames_lie():
+    # 100 frames: the first 10 near-silent (-60 dB), the room at -30, a word and its quiet ending. The
+    # tenth percentile lies between the 10th and 11th quietest frames: -60 + 0.9 x 30 = -33 dB, so
+    # speech must reach -27 dB: the ending at -25.5 does, the room does not.
+    samples = recording(floor=db(-30.0), hush=(0, 9, db(-60.0)), word=(40, 49, db(-6.0)), ending=(50, 54, db(-25.5)))
+    assert speech_bounds(samples, RATE) == (40 * FRAME - MARGIN, 55 * FRAME + MARGIN)
 
 
 def test_a_loud_recording_is_found_at_its_loud_part_not_at_the_floor():
