@@ -141,19 +141,20 @@ def run_suite(model, data: Path, noise_dir: Path, split: str, split_parameters: 
         results[f"noise_snr_{snr}"] = accuracy(_mix(words, _noise_cuts(everyday, len(words), samples, rng, context), snr), word_truth)
     if babble:
         results["babble_snr_20"] = accuracy(_mix(words, _noise_cuts(babble, len(words), samples, rng, context), 20), word_truth)
+    talk_rng = np.random.default_rng(seed + 3)  # its own draws: the rows measured before talk was added stay as they were
     for snr in TALK_SNRS if talk else ():
-        results[f"talk_snr_{snr}"] = accuracy(_mix(words, _noise_cuts(talk, len(words), samples, rng, context), snr), word_truth)
+        results[f"talk_snr_{snr}"] = accuracy(_mix(words, _noise_cuts(talk, len(words), samples, talk_rng, context), snr), word_truth)
     for level in LEVELS:
         results[f"level_{level}"] = accuracy(_as_file(words * 10 ** (level / 20)), word_truth)
     unknown_predictions = clean[is_unknown]
     results["non_command_rejected"] = {"share": round(float((~command[unknown_predictions]).mean()), 4), "n": int(is_unknown.sum())}
 
     count = 200
-    for name, recordings in (("everyday_noise_only", everyday), ("babble_only", babble), ("talk_only", talk)):
+    for name, recordings, draws in (("everyday_noise_only", everyday, rng), ("babble_only", babble, rng), ("talk_only", talk, talk_rng)):
         if not recordings:
             continue
-        levels = torch.from_numpy(rng.uniform(-60, -20, count)).float()
-        noise_only = _as_file(scale_to_db(torch.from_numpy(_noise_cuts(recordings, count, samples, rng, context)), levels).numpy())
+        levels = torch.from_numpy(draws.uniform(-60, -20, count)).float()
+        noise_only = _as_file(scale_to_db(torch.from_numpy(_noise_cuts(recordings, count, samples, draws, context)), levels).numpy())
         results[f"{name}_taken_for_command"] = {"share": round(float(command[predict(noise_only)].mean()), 4), "n": count}
     pink = np.fft.irfft(np.fft.rfft(rng.standard_normal((50, samples))) / np.sqrt(np.maximum(np.fft.rfftfreq(samples, 1 / 16_000), 20)), samples)
     pink = np.take(pink, np.arange(-context, samples + context), axis=1, mode="wrap")
