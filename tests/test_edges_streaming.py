@@ -79,9 +79,9 @@ def test_no_window_is_scored_before_a_whole_second_has_arrived(tiny_model):
 
 
 def test_far_behind_live_audio_only_the_newest_windows_are_scored(tiny_model):
-    live = StreamingRecognizer(tiny_model, DetectionPolicy(), with_gates=False, max_backlog_windows=5)
+    live = StreamingRecognizer(tiny_model, DetectionPolicy(), with_gates=False)
     updates = live.push(noise(2.0))
-    # 2 s at once: windows end every 0.1 s from 1.0 s, and those 5 hops or more behind 2.0 s are skipped
+    # 2 s at once: windows end every 0.1 s from 1.0 s, and those 5 hops (by default) or more behind 2.0 s are skipped
     assert ends(updates) == [25_600, 27_200, 28_800, 30_400, 32_000]
     assert ends(live.push(noise(0.1, seed=2))) == [33_600]  # then on, as the audio comes
 
@@ -159,6 +159,29 @@ def test_a_policy_is_fixed_once_made_so_a_running_recognizer_changes_only_throug
     assert hash(policy) == hash(DetectionPolicy())
 
 
+def test_a_live_detection_spans_the_one_second_window_that_found_it():
+    from speechcmd.model.config import ModelConfig
+    from speechcmd.model.network import SpeechCommandsModel
+
+    torch.manual_seed(0)
+    commands_only = SpeechCommandsModel(ModelConfig(hidden_size=8, num_layers=1), ["yes", "no"]).eval()
+    anything = decisive(threshold=0.0, suppression_seconds=0.0)  # whichever command leads is a detection
+    live = StreamingRecognizer(commands_only, anything, with_gates=False, max_backlog_windows=100)
+    updates = live.push(noise(3.0, seed=10))
+    found = [u.detection for u in updates if u.detection] + [u.pending for u in updates if u.pending]
+    assert found and all(d.end - d.start == pytest.approx(1.0) for d in found)
+
+
+def test_live_recognition_holds_only_the_audio_its_next_window_needs(tiny_model):
+    live = StreamingRecognizer(tiny_model, DetectionPolicy(), with_gates=False)
+    audio = noise(5.0, seed=11)
+    for start in range(0, len(audio), 700):
+        updates = live.push(audio[start : start + 700])
+    # after 5 s, the next window ends at 5.1 s: it needs the audio from 4.1 s, and nothing before
+    assert ends(updates)[-1] == 80_000
+    assert live._buffer_start == 81_600 - RATE and live._buffer_start + len(live._buffer) == len(audio)
+
+
 def test_flushing_a_stream_without_context_scores_nothing_more(tiny_model):
     live = StreamingRecognizer(tiny_model, DetectionPolicy(), with_gates=False)
     live.push(noise(1.05))
@@ -166,7 +189,7 @@ def test_flushing_a_stream_without_context_scores_nothing_more(tiny_model):
 
 
 def test_the_live_gates_and_mfcc_are_those_of_the_window(tiny_model):
-    live = StreamingRecognizer(tiny_model, DetectionPolicy(), with_gates=True)
+    live = StreamingRecognizer(tiny_model, DetectionPolicy())  # gates are shown unless asked not to
     [update] = live.push(noise(1.0, seed=7))
     with torch.inference_mode():
         trace = tiny_model.trace(torch.from_numpy(update.window.copy())[None])
@@ -212,3 +235,49 @@ def test_with_stream_context_far_behind_only_the_newest_windows_are_scored(conte
     heard = len(audio) - context_model.config.features.lookahead_samples  # what the newest window can end at
     assert newest_ends == [end for end in all_ends if heard - end < 3 * 1_280]
     assert len(newest_ends) == 3
+
+
+def test_a_stream_with_context_gives_its_first_window_at_one_second_then_one_every_hop(context_model):
+    audio = noise(2.0, seed=12)
+    live = StreamingRecognizer(context_model, decisive(hop_seconds=0.08), with_gates=False, max_backlog_windows=100)
+    updates = live.push(audio) + live.flush()
+    assert ends(updates) == list(range(16_000, 32_001, 1_280))
+    for update, end in zip(updates, ends(updates)):
+        np.testing.assert_array_equal(update.window, audio[end - RATE : end])
+    assert live.received_samples == len(audio) + context_model.config.features.lookahead_samples + 1_280  # flush's silence
+
+
+def test_a_stream_with_context_ending_exactly_on_a_window_scores_that_window_at_its_end(context_model):
+    audio = noise(1.8, seed=13)  # 28,800 samples: a window ends exactly there
+    live = StreamingRecognizer(context_model, decisive(hop_seconds=0.08), with_gates=False, max_backlog_windows=100)
+    assert live.received_samples == 0
+    updates = [u for start in range(0, len(audio), 1_000) for u in live.push(audio[start : start + 1_000])]
+    assert live.received_samples == len(audio)
+    updates += live.flush()
+    assert ends(updates)[-1] == 28_800
+
+
+def test_a_stream_with_context_scores_alike_with_and_without_gates(context_model):
+    audio = noise(1.5, seed=14)
+    plain = StreamingRecognizer(context_model, decisive(hop_seconds=0.08), with_gates=False, max_backlog_windows=100)
+    traced = StreamingRecognizer(context_model, decisive(hop_seconds=0.08), with_gates=True, max_backlog_windows=100)
+    quick, full = plain.push(audio) + plain.flush(), traced.push(audio) + traced.flush()
+    assert ends(quick) == ends(full)
+    for a, b in zip(quick, full):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
+        assert a.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_muted_stream_with_context_is_certain_silence(context_model):
+    live = StreamingRecognizer(context_model, decisive(hop_seconds=0.08), with_gates=False, max_backlog_windows=100)
+    updates = live.push(np.zeros(24_000, np.float32)) + live.flush()
+    assert updates and all(u.probabilities[0] > 0.999999 for u in updates)
+
+
+def test_a_stream_with_context_keeps_only_the_audio_its_next_window_needs(context_model):
+    live = StreamingRecognizer(context_model, decisive(hop_seconds=0.08), with_gates=False)
+    audio = noise(4.0, seed=15)
+    updates = [u for start in range(0, len(audio), 700) for u in live.push(audio[start : start + 700])]
+    kept = live._stream
+    assert kept._audio_start == ends(updates)[-1] + 1_280 - RATE  # the next window's first sample
+    assert kept._audio_start + len(kept._audio) == len(audio)
