@@ -3,6 +3,7 @@ a header before they know it (0xFFFFFFFF), chunks of odd size before the audio (
 a file one byte short, and each limit of what a header may claim."""
 
 import struct
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -263,3 +264,32 @@ def test_named_files_are_kept_whatever_their_extension_and_folders_give_audio_of
     named = tmp_path / "notes.txt"
     named.write_text("no")
     assert find_audio_files([named, tmp_path / "in"]) == [named, tmp_path / "in" / "LOUD.WAV"]
+
+
+def test_a_file_deep_in_a_tree_loads_and_leaves_no_file_open(tmp_path):
+    # libsndfile refuses a name over 1,024 bytes; such a file is opened by descriptor instead
+    deep = tmp_path.joinpath(*["d" * 200] * 6)
+    deep.mkdir(parents=True)
+    path = deep / "clip.wav"
+    with open(path, "wb") as file:  # written through Python: libsndfile could not take the name either
+        sf.write(file, tone(seconds=0.2), RATE, format="WAV", subtype="PCM_16")
+    assert len(bytes(path)) > 1_200
+    open_before = len(list(Path("/proc/self/fd").iterdir()))
+    assert len(load_audio(path)) == 3_200
+    assert sum(len(b) for b in stream_audio(path)) == 3_200
+    assert len(list(Path("/proc/self/fd").iterdir())) == open_before
+
+
+def test_a_stereo_block_of_a_single_frame_is_mixed_like_the_rest(tmp_path, small_blocks):
+    stereo = np.stack([np.full(501, 0.5, np.float32), np.full(501, -0.25, np.float32)], axis=1)
+    path = tmp_path / "stereo.wav"
+    sf.write(str(path), stereo, RATE, subtype="FLOAT")  # 500 frames a block: the last block is one frame
+    np.testing.assert_array_equal(load_audio(path), np.full(501, 0.125, np.float32))
+    np.testing.assert_array_equal(np.concatenate(list(stream_audio(path))), np.full(501, 0.125, np.float32))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 32])
+def test_a_read_block_is_at_most_64_mib_of_samples_whatever_the_header_claims(channels):
+    loud_header = SimpleNamespace(samplerate=384_000, channels=channels)
+    assert audio._block_frames(loud_header, 3_600.0) * channels * 4 == 64 << 20
+    assert audio._block_frames(SimpleNamespace(samplerate=16_000, channels=channels), 10.0) == 160_000
