@@ -293,3 +293,18 @@ def test_a_read_block_is_at_most_64_mib_of_samples_whatever_the_header_claims(ch
     loud_header = SimpleNamespace(samplerate=384_000, channels=channels)
     assert audio._block_frames(loud_header, 3_600.0) * channels * 4 == 64 << 20
     assert audio._block_frames(SimpleNamespace(samplerate=16_000, channels=channels), 10.0) == 160_000
+
+
+def test_only_the_first_seconds_asked_for_are_read_of_a_longer_file(tmp_path):
+    samples = speechlike(2.0)
+    path = write_wav(tmp_path / "long.wav", samples, subtype="FLOAT")
+    np.testing.assert_array_equal(load_audio(path, first_seconds=0.5), samples[:8_000])
+    np.testing.assert_array_equal(load_audio(path, first_seconds=5.0), samples)  # shorter than asked: all of it
+    np.testing.assert_array_equal(load_audio(path, first_seconds=2.0), samples)
+
+
+def test_the_first_seconds_of_a_file_at_another_rate_are_resampled(tmp_path):
+    path = write_wav(tmp_path / "8k.wav", speechlike(2.0, rate=8_000), sample_rate=8_000, subtype="FLOAT")
+    start = load_audio(path, first_seconds=0.5)
+    assert len(start) == 8_000 and np.abs(start).max() <= 1.0
+    np.testing.assert_allclose(start[:7_000], load_audio(path)[:7_000], atol=2e-3)
