@@ -89,7 +89,7 @@ def test_no_audio_found_is_an_error(tmp_path, capsys, tiny_checkpoint):
 def test_help_explains_every_option():
     result = subprocess.run([sys.executable, "-m", "speechcmd.app.cli", "classify", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for explained in ("checkpoint to use", "how many labels to list", "one JSON object per line",
+    for explained in ("a bundled model's name (speechcmd-lstm, the default, or speechcmd-mfcc-lstm) or a model file", "how many labels to list", "one JSON object per line",
                       "detection threshold for long recordings", "auto (CUDA when available), cpu or cuda"):
         assert explained in " ".join(result.stdout.split())
 
