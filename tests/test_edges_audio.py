@@ -2,6 +2,7 @@
 a header before they know it (0xFFFFFFFF), chunks of odd size before the audio (the RIFF pad byte),
 a file one byte short, and each limit of what a header may claim."""
 
+import os
 import struct
 from pathlib import Path
 from types import SimpleNamespace
@@ -108,7 +109,7 @@ def test_a_resampled_stream_over_many_blocks_is_as_long_as_the_file_loaded_whole
     streamed = np.concatenate(list(stream_audio(path, block_seconds=0.25)))
     whole = load_audio(path)
     assert len(streamed) == len(whole) == round(seconds * RATE)
-    np.testing.assert_allclose(streamed[500:-500], whole[500:-500], atol=2e-3)
+    np.testing.assert_allclose(streamed, whole, atol=1e-5)  # to the last sample, the resampler's tail included
 
 
 def test_a_file_at_the_models_rate_is_not_resampled(tmp_path):
@@ -308,3 +309,70 @@ def test_the_first_seconds_of_a_file_at_another_rate_are_resampled(tmp_path):
     start = load_audio(path, first_seconds=0.5)
     assert len(start) == 8_000 and np.abs(start).max() <= 1.0
     np.testing.assert_allclose(start[:7_000], load_audio(path)[:7_000], atol=2e-3)
+
+
+def test_a_file_over_two_gib_decoded_is_refused_before_anything_is_read(tmp_path):
+    frames = (2 << 30) // 8 + 1  # 16-bit mono at 16 kHz: 8 bytes a frame decoded, one frame over 2 GiB
+    path = tmp_path / "hours.wav"
+    with open(path, "wb") as file:
+        file.write(wav_bytes(np.zeros(0), data_length=2 * frames, riff_length=36 + 2 * frames))
+        file.truncate(44 + 2 * frames)  # sparse: the header's length, no disk
+    assert decoded_bytes(path) == 8 * frames
+    with pytest.raises(AudioError, match=r"4\.7 hours is too long to open whole"):
+        load_audio(path)
+
+
+def test_an_unreadable_file_is_named_once_with_libsndfiles_reason(tmp_path):
+    path = tmp_path / "notes.wav"
+    path.write_text("this is not audio\n")
+    with pytest.raises(AudioError) as error:
+        load_audio(path)
+    assert str(error.value) == f"{path}: not a readable audio file (Format not recognised); use WAV, FLAC, OGG or MP3."
+
+
+def test_a_name_too_long_to_look_up_is_kept_as_a_file_to_get_its_own_error(tmp_path):
+    too_long = tmp_path / ("x" * 300 + ".wav")
+    assert find_audio_files([too_long]) == [too_long]
+    with pytest.raises(AudioError, match="cannot be opened"):
+        load_audio(too_long)
+
+
+def test_a_folder_linked_inside_itself_is_searched_once(tmp_path):
+    write_wav(tmp_path / "words" / "yes.wav", tone(seconds=0.1))
+    (tmp_path / "words" / "again").symlink_to(tmp_path / "words")
+    assert audio.audio_files_under(tmp_path / "words") == [tmp_path / "words" / "yes.wav"]
+
+
+@pytest.fixture()
+def locked(monkeypatch):
+    """Folders named "locked" may not be read, as for a user without the right (tests run as root)."""
+    scandir, access = os.scandir, os.access
+
+    def refusing_scandir(path):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing_scandir)
+    monkeypatch.setattr(os, "access", lambda path, mode: not (Path(path).name == "locked" and mode & os.R_OK) and access(path, mode))
+
+
+def test_a_sub_folder_that_may_not_be_read_is_passed_over_in_a_search(tmp_path, locked):
+    write_wav(tmp_path / "words" / "yes.wav", tone(seconds=0.1))
+    (tmp_path / "words" / "locked").mkdir()
+    assert find_audio_files([tmp_path / "words"]) == [tmp_path / "words" / "yes.wav"]
+    assert audio.audio_files_under(tmp_path / "words", skip_unreadable=True) == [tmp_path / "words" / "yes.wav"]
+
+
+def test_a_sub_folder_that_may_not_be_read_fails_a_walk_that_must_see_everything(tmp_path, locked):
+    (tmp_path / "words" / "locked").mkdir(parents=True)
+    with pytest.raises(PermissionError):
+        audio.audio_files_under(tmp_path / "words")
+
+
+def test_a_folder_named_that_may_not_be_read_is_refused_in_one_sentence(tmp_path, locked):
+    (tmp_path / "locked").mkdir()
+    with pytest.raises(AudioError, match="locked: permission denied"):
+        find_audio_files([tmp_path / "locked"])
+    with pytest.raises(PermissionError):
+        audio.audio_files_under(tmp_path / "locked", skip_unreadable=True)  # the folder asked for is never passed over
