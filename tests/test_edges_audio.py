@@ -376,3 +376,55 @@ def test_a_folder_named_that_may_not_be_read_is_refused_in_one_sentence(tmp_path
         find_audio_files([tmp_path / "locked"])
     with pytest.raises(PermissionError):
         audio.audio_files_under(tmp_path / "locked", skip_unreadable=True)  # the folder asked for is never passed over
+
+
+class HeaderShortBy:
+    """A SoundFile whose header declares `missing` frames fewer than it decodes, as an MP3's
+    estimated length may: everything else is the real file's."""
+
+    missing = 5_000
+
+    def __init__(self, *args, **kwargs):
+        self._file = RealSoundFile(*args, **kwargs)
+
+    @property
+    def frames(self) -> int:
+        return self._file.frames - self.missing
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+
+RealSoundFile = sf.SoundFile
+
+
+@pytest.fixture()
+def estimated_length(monkeypatch):
+    monkeypatch.setattr(sf, "SoundFile", HeaderShortBy)
+
+
+@pytest.mark.parametrize("blocks", ["one block", "many blocks"])
+def test_a_file_that_decodes_past_its_headers_estimate_is_read_to_its_end(tmp_path, monkeypatch, estimated_length, blocks):
+    samples = speechlike(1.0)
+    path = write_wav(tmp_path / "estimated.wav", samples, subtype="FLOAT")
+    if blocks == "many blocks":
+        monkeypatch.setattr(audio, "MAX_BLOCK_BYTES", 4_000)  # 1,000 frames a block: the array grows several times
+    assert audio_duration(path) == 11_000 / RATE  # what the header says
+    np.testing.assert_array_equal(load_audio(path), samples)
+
+
+def test_a_file_may_decode_past_its_header_as_far_as_the_memory_bound_and_no_further(tmp_path, monkeypatch, estimated_length):
+    samples = speechlike(1.0)
+    path = write_wav(tmp_path / "estimated.wav", samples, subtype="FLOAT")
+    # declared 11,000 frames: 88,000 bytes decoded, of the bound; what is left of it may hold more frames
+    monkeypatch.setattr(audio, "MAX_LOAD_BYTES", 4 * (16_000 + 11_000))  # room for exactly the 16,000 there are
+    np.testing.assert_array_equal(load_audio(path), samples)
+    monkeypatch.setattr(audio, "MAX_LOAD_BYTES", 4 * (16_000 + 11_000) - 4)  # one frame less
+    with pytest.raises(AudioError, match="holds far more audio than its header declares"):
+        load_audio(path)
