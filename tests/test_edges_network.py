@@ -94,3 +94,40 @@ def test_a_model_needs_at_least_two_distinct_labels(labels, ok):
     else:
         with pytest.raises(ValueError, match="at least two distinct labels"):
             SpeechCommandsModel(config, labels)
+
+
+@pytest.mark.parametrize(("cell", "names"), [
+    ("lstm", ("forget_gate", "input_gate", "candidate", "output_gate", "cell_state", "hidden_state")),
+    ("peephole", ("forget_gate", "input_gate", "candidate", "output_gate", "cell_state", "hidden_state")),
+    ("gru", ("reset_gate", "update_gate", "candidate", "hidden_state")),
+])
+def test_a_model_names_the_gates_its_cell_has(cell, names):
+    torch.manual_seed(0)
+    model = SpeechCommandsModel(ModelConfig(cell=cell, hidden_size=4, num_layers=1), LABELS)
+    assert model.gate_names == names
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_tracing_uses_the_fast_recomputation_unless_the_step_loop_is_asked_for(cell):
+    # the live display traces every window: the step loop gives the same values (to rounding) far slower
+    torch.manual_seed(0)
+    model = SpeechCommandsModel(ModelConfig(cell=cell, hidden_size=8, num_layers=2), LABELS).eval()
+    waveform = torch.randn(1, 16_000) * 0.1
+    with torch.no_grad():
+        features = model.frontend(waveform)
+        fast = [layer.trace for layer in model.recurrent.layers]
+        first, first_gates = fast[0](features)
+        _, second_gates = fast[1](first)
+        for trace in (model.trace(waveform), model.trace_features(features, waveform.abs().amax(dim=-1))):
+            assert torch.equal(trace.layers[0]["candidate"], first_gates["candidate"])
+            assert torch.equal(trace.layers[1]["candidate"], second_gates["candidate"])
+        assert torch.equal(model.recurrent.trace(features)[1][1]["candidate"], second_gates["candidate"])
+
+
+def test_a_format_1_peephole_tensor_is_split_into_as_many_layers_as_it_has():
+    from speechcmd.model.network import upgrade_state_dict
+
+    peepholes = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(2, 3, 5)  # 2 layers, (p_i, p_f, p_o), 5 units
+    upgraded = upgrade_state_dict({"recurrent.peephole": peepholes, "head.bias": torch.zeros(4)})
+    assert sorted(upgraded) == ["head.bias", "recurrent.layers.0.peephole", "recurrent.layers.1.peephole"]
+    assert torch.equal(upgraded["recurrent.layers.1.peephole"], peepholes[1])
