@@ -398,8 +398,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ran = [m for _, m in numbered]
     caught = sum(m.outcome != "survived" for m in ran)
-    print(f"\n{relative}: caught {caught}/{len(ran)} = {100 * caught / len(ran):.1f}%"
-          + (f" (a sample of {total}, seed {args.seed})" if len(ran) < total else ""))
+    scope = (f" (the earlier run's survivors)" if earlier is not None
+             else f" (a sample of {total}, seed {args.seed})" if len(ran) < total else "")
+    print(f"\n{relative}: caught {caught}/{len(ran)} = {100 * caught / len(ran):.1f}%{scope}")
     survivors = [(n, m) for n, m in numbered if m.outcome == "survived"]
     if earlier is not None:
         overall = earlier["caught"] + caught
