@@ -2,6 +2,12 @@
 
     .venv/bin/python scripts/mutation_check.py model/detection.py [--tests tests/a.py ...]
         [--sample 150] [--seed 0] [--timeout 60] [--no-edges] [--list] [--json out.json]
+        [--survivors-of earlier.json]
+
+Before and after new tests, cheaply: run once with `--no-edges --json before.json` (the module's
+covering tests only), then with `--survivors-of before.json` (tests/test_edges_*.py added), which
+runs only the mutants that survived: a test added cannot free a mutant already caught, so the score
+over the first run's mutants is the first run's caught plus the newly caught.
 
 Each mutant is one change to the module's syntax tree: a comparison swapped (< <=, > >=, == !=,
 < >, in / not in, is / is not), an arithmetic operator swapped (+ -, * /, // *, % //, & |, << >>),
