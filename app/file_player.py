@@ -12,6 +12,7 @@ exits cleanly.
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,6 +87,14 @@ class FilePlayer(QObject):
         return self.jobs.busy
 
     def _job(self, token: int, path: Path, model, policy, paced: bool, cancel: threading.Event) -> None:
+        try:
+            self._play(token, path, model, policy, paced, cancel)
+        except Exception as error:  # a bug: keep the traceback, and give the window its controls back
+            traceback.print_exc()
+            if not cancel.is_set():
+                emit(self.failed, token, f"{path}: playing stopped after an internal error ({error!r}); see the terminal.")
+
+    def _play(self, token: int, path: Path, model, policy, paced: bool, cancel: threading.Event) -> None:
         try:
             source = FileSource.from_path(path, cancelled=cancel.is_set, paced=paced)
         except AudioError as error:

@@ -8,6 +8,8 @@ here, so it never replaces the good one. The result comes back as a signal.
 
 from __future__ import annotations
 
+import traceback
+
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,9 @@ class ModelLoader(QObject):
             model = load_model(model_path(path))  # a file, or a bundled model's name
         except CheckpointError as error:
             result = (self.failed, token, str(error))
+        except Exception as error:  # a bug: keep the traceback, and keep the window usable
+            traceback.print_exc()
+            result = (self.failed, token, f"{path or 'the bundled model'}: loading stopped after an internal error ({error!r}); see the terminal.")
         else:
             problem = try_model(model)
             bundled = path is None or (not Path(path).is_file() and str(path).removesuffix(".pt") in bundled_names())

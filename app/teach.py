@@ -13,6 +13,7 @@ The takes live in a `TakeStore` (folder per label), so `speechcmd adapt/train/ev
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -223,6 +224,9 @@ class TrainingJob(QObject):
                 emit(self.cancelled)
             except (AdaptError, DatasetError, AudioError) as error:
                 emit(self.failed, str(error))
+            except Exception as error:  # a bug: keep the traceback, and give the panel its controls back
+                traceback.print_exc()
+                emit(self.failed, f"Training stopped after an internal error ({error!r}); see the terminal.")
             else:
                 emit(self.finished, result)
 

@@ -827,6 +827,38 @@ def test_a_detection_shows_at_once_and_its_row_grows_to_the_peak_confidence(make
     assert final == f"{scanned[0].score:.0%}" and scanned[0].score > pending.score
 
 
+def test_an_unexpected_error_while_opening_a_file_is_shown_and_the_window_stays_usable(make_window, speech_file, monkeypatch):
+    from speechcmd.app import file_player
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    window = make_window()
+    monkeypatch.setattr(file_player.FileSource, "from_path", broken)
+    assert window.open_file(speech_file, paced=False)
+    settle(lambda: window.has_message())
+    assert "internal error" in window.message.text() and "ZeroDivisionError" in window.message.text()
+    assert window.source_label.text() == "idle" and not window.player.busy
+    monkeypatch.undo()
+    play_through(window, speech_file)  # the next file plays as ever
+    assert window.last_update is not None
+
+
+def test_an_unexpected_error_while_loading_a_model_keeps_the_model_in_use(make_window, tmp_path, monkeypatch):
+    from speechcmd.model import checkpoint
+
+    window = make_window()
+    before = window.model
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(checkpoint, "load_model", broken)
+    load(window, tmp_path / "other.pt")
+    assert window.model is before
+    assert "internal error" in window.message.text()
+
+
 def test_quitting_with_an_unsaved_taught_model_asks_first(make_window, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 

@@ -200,3 +200,19 @@ def test_takes_are_kept_in_the_users_speechcmd_folder_and_an_earlier_folder_with
     earlier = tmp_path / "speechcmd" / "speechcmd" / "takes"
     (earlier / "lights").mkdir(parents=True)
     assert default_takes_dir() == earlier  # a user's takes from before are not left behind
+
+
+def test_an_unexpected_error_in_training_is_shown_and_gives_the_controls_back(make_panel, tmp_path, qtbot, monkeypatch):
+    from speechcmd.app import teach
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(teach, "adapt", broken)
+    panel = make_panel()
+    choose_new_word(panel, "lights")
+    panel.add_files(take_files(tmp_path / "in", 4))
+    with qtbot.waitSignal(panel.job.failed, timeout=10_000):
+        panel.train()
+    assert "internal error" in panel.status.text() and "ZeroDivisionError" in panel.status.text()
+    assert panel.train_button.isEnabled() and not panel.cancel_button.isEnabled()
