@@ -71,7 +71,9 @@ def test_a_background_take_is_kept_whole_without_a_word_in_it():
 @pytest.mark.parametrize(
     "name, message",
     [("yes", "'yes' is already one of the model's words"), ("  ", "Type the word"),
-     ("_unknown_", "cannot be a word's name"), ("a/b", "cannot be a word's name")],
+     ("_unknown_", "cannot be a word's name"), ("a/b", "cannot be a word's name"),
+     ("x" * 65, "cannot be a word's name: a label is 65 characters long"),  # a model holding it would not load
+     ("lights\x1b[2J", "cannot be a word's name: the label .* cannot be shown")],
 )
 def test_a_new_word_may_not_clash_with_a_label_or_a_path(name, message):
     with pytest.raises(TakeError, match=message):

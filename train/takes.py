@@ -19,6 +19,7 @@ import soundfile as sf
 
 from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, load_audio
+from speechcmd.model.config import label_problem
 from speechcmd.model.trim import speech_bounds, speech_window
 from speechcmd.train.data import BACKGROUND_NOISE, SILENCE, UNKNOWN
 
@@ -39,6 +40,8 @@ def check_new_word(name: str, labels: list[str]) -> str:
         raise TakeError("Type the word to teach first.")
     if word.startswith("_") or re.search(r"[/\\:*?\"<>|]", word) or word in (".", ".."):
         raise TakeError(f"'{name.strip()}' cannot be a word's name: names may not start with '_' or hold / \\ : * ? \" < > |.")
+    if problem := label_problem(word):  # what a model file may hold: a taught word must load again
+        raise TakeError(f"{ascii(name.strip())} cannot be a word's name: {problem}.")
     if word in labels:
         raise TakeError(f"'{word}' is already one of the model's words; pick it from the list to add your takes to it, or choose another name.")
     return word
