@@ -640,12 +640,46 @@ def display_problem() -> str | None:
     """Why Qt could not open a window here, in one sentence, or None when it can."""
     if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
         return None
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+    if os.environ.get("WAYLAND_DISPLAY"):
         return None
-    return (
-        "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set); run it in a desktop session, "
-        "or under `xvfb-run -a` for a virtual one."
-    )
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return (
+            "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set); run it in a desktop session, "
+            "or under `xvfb-run -a` for a virtual one."
+        )
+    if not x_server_answers(display):  # Qt would abort the process instead of saying so
+        return (
+            f"no X server answers at DISPLAY={display}; check that variable (unset it or point it at your "
+            "desktop's display), or run under `xvfb-run -a` for a virtual one."
+        )
+    return None
+
+
+def x_server_answers(display: str, timeout: float = 2.0) -> bool:
+    """Whether something accepts connections at an X display name (`:0`, `:1.0`, `host:10`,
+    `unix:0`); an odd name is left for Qt to judge."""
+    import re
+    import socket
+
+    match = re.fullmatch(r"(?:(?P<host>[^:/]*)/?)?:(?P<number>\d+)(?:\.\d+)?", display)
+    if match is None:
+        return True
+    host, number = match["host"], int(match["number"])
+    try:
+        if host in ("", "unix"):
+            with socket.socket(socket.AF_UNIX) as local:
+                local.settimeout(timeout)
+                path = f"/tmp/.X11-unix/X{number}"
+                try:
+                    local.connect(path)
+                except OSError:
+                    local.connect("\0" + path)  # Linux's abstract socket of the same name
+            return True
+        with socket.create_connection((host, 6000 + number), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def run_app(model_path: str | None = None, files: list[str] | tuple = ()) -> int:

@@ -541,6 +541,27 @@ def test_without_a_display_the_gui_command_says_so_instead_of_aborting(monkeypat
     assert "no display found" in capsys.readouterr().err
 
 
+def test_a_display_set_to_where_no_x_server_answers_is_one_sentence_not_an_abort(monkeypatch, capsys):
+    import socket
+
+    from speechcmd.app.main_window import run_app, x_server_answers
+
+    with socket.socket() as probe:  # a TCP display whose port nothing listens on any more
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1] - 6000
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", f"127.0.0.1:{dead}")
+    monkeypatch.setattr("sys.platform", "linux")
+    assert run_app() == 2
+    assert f"no X server answers at DISPLAY=127.0.0.1:{dead}" in capsys.readouterr().err
+
+    with socket.socket() as server:  # and one where something does
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert x_server_answers(f"127.0.0.1:{server.getsockname()[1] - 6000}")
+
+
 def test_without_any_model_the_window_opens_and_says_how_to_load_one(make_window, monkeypatch, tmp_path, speech_file):
     from speechcmd.model import checkpoint
 
