@@ -4,7 +4,7 @@ and `_traced`) of an earlier commit are swapped in and out of the running code, 
 timed interleaved, round after round, so both meet the same machine (on a busy 2-core machine,
 runs minutes apart differ by more than the change). CPU time of this thread, one thread, medians.
 
-    python -m bench.before_after --before 279f0f3~1 --model runs/mfcc/best.pt [--rounds 40]
+    python -m bench.before_after --before 279f0f3~1 --model runs/mfcc/best.pt [--rounds 40] [--json OUT]
 
 Also checks that the two give the same logits, features and gates (largest absolute difference).
 """
@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument("--before", required=True, help="the git revision to compare the working tree with")
     parser.add_argument("--model", required=True, help="an MFCC model file")
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--json", type=Path, help="also write the result here (bench/results/before_after@MODEL.json)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     from speechcmd.model import features, network, streaming
@@ -98,7 +99,8 @@ def main() -> int:
     for name, r in result["cpu_ms_median"].items():
         print(f"{name}: {r['before']:.3f} -> {r['after']:.3f} ms CPU ({r['after'] / r['before'] - 1:+.0%})")
     print(f"largest difference over logits, features and every gate: {difference:.1e}")
-    print(json.dumps(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 
