@@ -286,6 +286,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.save_settings()
+        self.hide()  # gone at once for the user, while the background jobs below are joined
         self.redraw_timer.stop()
         # Join every background job before Qt and Python tear down (a thread still in torch at
         # exit aborted the process: "terminate called without an active exception").

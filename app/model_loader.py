@@ -59,8 +59,11 @@ class ModelLoader(QObject):
         return self.token
 
     def shutdown(self) -> None:
+        """Wait for a load under way, however long it takes: a thread left inside torch when the
+        interpreter ends aborts the process (exit 134). A load is bounded by what a model file may
+        hold and cost (model.checkpoint, model.config)."""
         self.token += 1  # whatever is still loading is not wanted any more
-        self.jobs.join()
+        self.jobs.join(timeout=None)
 
     def _job(self, token: int, path: str | None) -> None:
         import torch

@@ -63,3 +63,38 @@ def test_screenshots_without_their_data_fail_and_leave_the_docs_pictures_alone(t
     )
     assert result.returncode != 0 and "missing-clip.wav" in result.stderr
     assert {path: path.stat().st_mtime_ns for path in docs} == before
+
+
+SLOW_LOAD = """
+import sys, time
+import torch
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+from speechcmd.model import checkpoint
+
+real = checkpoint.load_model
+
+def slow(path):  # a model whose loading keeps a thread inside torch for seconds
+    deadline, x = time.monotonic() + 7, torch.randn(300, 300)
+    while time.monotonic() < deadline:
+        x = torch.tanh(x @ x.T / 300)
+    return real(path)
+
+checkpoint.load_model = slow
+from speechcmd.app.main_window import MainWindow
+
+app = QApplication([])
+window = MainWindow(QSettings(sys.argv[2], QSettings.IniFormat), sys.argv[1])
+window.show()
+QTimer.singleShot(300, window.close)
+QTimer.singleShot(400, app.quit)
+sys.exit(app.exec())
+"""
+
+
+def test_closing_the_app_while_a_slow_model_loads_exits_cleanly(tmp_path, tiny_checkpoint):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-c", SLOW_LOAD, str(tiny_checkpoint), str(tmp_path / "settings.ini")],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]  # it was 134: "terminate called without an active exception"
+    assert "terminate called" not in result.stderr
