@@ -463,7 +463,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     except PermissionError as error:
         raise UserError(f"{error.filename}: permission denied; check who may read the dataset folder.") from None
     for failure in failures:
-        print(f"skipped {shown(failure['path'])}: {shown(failure['error'])}", file=sys.stderr)
+        error = failure["error"] if failure["error"].startswith(failure["path"]) else f"{failure['path']}: {failure['error']}"
+        print(f"skipped {shown(error)}", file=sys.stderr)
     for warning in result.get("warnings", []):
         print(f"warning: {shown(warning['path'])}: {shown(warning['warning'])}", file=sys.stderr)
     heard = result.get("trained_speakers")

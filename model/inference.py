@@ -168,9 +168,10 @@ class Classifier:
         recognizer = CommandRecognizer(self.labels, self.policy, self.window_samples / self.sample_rate, top_k)
         return recognizer.run(self.window_probabilities(blocks))
 
-    def classify_files(self, paths: Iterable[Path], top_k: int = 3, detection_top_k: int = 0) -> Iterator[dict]:
+    def classify_files(self, paths: Iterable[Path], top_k: int = 3, detection_top_k: int = 0, recordings: bool = True) -> Iterator[dict]:
         """One JSON-ready result per file, in order; short clips are batched across files. Clips
-        list their `top_k` labels; each detection in a recording its `detection_top_k` (0: none)."""
+        list their `top_k` labels; each detection in a recording its `detection_top_k` (0: none).
+        `recordings=False`: a file longer than a clip is an error, told from its header alone."""
         pending: list[tuple[Path, np.ndarray, str | None]] = []  # path, window, warning
 
         def flush_clips():
@@ -188,7 +189,10 @@ class Classifier:
 
         for path in paths:
             try:
-                if audio_duration(path) > LONG_RECORDING_SECONDS:
+                duration = audio_duration(path)
+                if duration > LONG_RECORDING_SECONDS and not recordings:
+                    raise AudioError(f"{path}: {duration:.1f} s long, not a clip of up to {LONG_RECORDING_SECONDS:g} s; leave it out, or find its commands with `speechcmd classify`.")
+                if duration > LONG_RECORDING_SECONDS:
                     if pending:
                         yield from flush_clips()
                     detections = self.scan(stream_audio(path, self.sample_rate), detection_top_k)

@@ -136,3 +136,17 @@ def test_a_file_name_with_escape_sequences_cannot_drive_the_terminal(tmp_path, c
     assert code == 0
     assert "\x1b" not in out and "\\x1b[2Jname\\nsecond line.wav" in out
     assert len(out.splitlines()) == 2  # the name's line and the label's: the newline did not split it
+
+
+def test_evaluate_skips_a_long_recording_by_its_header_without_scanning_it(tmp_path, capsys, tiny_checkpoint, monkeypatch):
+    from speechcmd.model import inference
+
+    for k in range(2):
+        write_wav(tmp_path / "data" / "yes" / f"spk{k}_nohash_0.wav", tone())
+    long = write_wav(tmp_path / "data" / "yes" / "spk9_nohash_0.wav", np.tile(tone(), 30))
+    monkeypatch.setattr(inference, "stream_audio", lambda *args: pytest.fail("the long recording was decoded"))
+    code = main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(tmp_path / "data")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert f"skipped {long}: 30.0 s long, not a clip of up to 1.5 s" in err
+    assert "on 2 clips" in out

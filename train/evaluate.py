@@ -74,9 +74,9 @@ def evaluate_clips(model, truth: dict[Path, int], device: str = "cpu") -> tuple[
     """Classify clips exactly as `speechcmd classify` does and score them against label indices."""
     classifier = Classifier(model, device=device)
     targets, predictions, failures, warnings = [], [], [], []
-    for result in classifier.classify_files(list(truth), top_k=1):
-        if "label" not in result:
-            failures.append({"path": result["path"], "error": result.get("error", "longer than one clip; evaluate takes 1 s clips")})
+    for result in classifier.classify_files(list(truth), top_k=1, recordings=False):
+        if "error" in result:
+            failures.append({"path": result["path"], "error": result["error"]})
             continue
         targets.append(truth[Path(result["path"])])
         predictions.append(model.labels.index(result["label"]))
