@@ -53,7 +53,7 @@ from speechcmd.model.network import SpeechCommandsModel
 from speechcmd.train.adapt import AdaptCancelled, AdaptConfig, Adapted, AdaptError, adapt, check_takes, gather_replay, save_adapted
 from speechcmd.train.data import DatasetError
 from speechcmd.train.takes import (
-    BACKGROUND, OTHER_SPEECH, SUGGESTED_TAKES, Take, TakeError, TakeStore, check_new_word, load_takes, prepare_take,
+    BACKGROUND, OTHER_SPEECH, SUGGESTED_TAKES, Take, TakeError, TakeStore, check_new_word, load_takes, prepare_take, take_audio,
 )
 
 ReplaySource = Callable[[SpeechCommandsModel, list[str], AdaptConfig], tuple]  # -> (clips, noise, bank, note): see gather_replay
@@ -475,7 +475,7 @@ class TeachPanel(QWidget):
         kept, refused = 0, []
         for path in paths:
             try:
-                samples = load_audio(path)
+                samples = take_audio(path)
             except AudioError as error:
                 refused.append(str(error))
                 continue
@@ -502,7 +502,7 @@ class TeachPanel(QWidget):
         return Path(item.data(Qt.UserRole)) if item else None
 
     def _take(self, path: Path) -> tuple[np.ndarray, Take | None]:
-        samples = load_audio(path)
+        samples = take_audio(path)
         if path not in self.takes:
             try:
                 self.takes[path] = prepare_take(samples, path.parent.name, str(path), self.current_base().config.features.window_samples)

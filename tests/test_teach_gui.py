@@ -216,3 +216,14 @@ def test_an_unexpected_error_in_training_is_shown_and_gives_the_controls_back(ma
         panel.train()
     assert "internal error" in panel.status.text() and "ZeroDivisionError" in panel.status.text()
     assert panel.train_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_a_file_far_longer_than_a_take_is_refused_from_its_header_without_decoding_it(make_panel, tmp_path, monkeypatch):
+    from speechcmd.train import takes
+
+    panel = make_panel()
+    choose_new_word(panel, "lights")
+    long = write_wav(tmp_path / "an_hour_of_radio.wav", np.zeros(16_000 * 45, np.float32))
+    monkeypatch.setattr(takes, "load_audio", lambda *args, **kwargs: pytest.fail("the long file was decoded"))
+    assert panel.add_files([str(long)]) == 0
+    assert "the take lasts 45 s; cut it to the word alone" in panel.status.text()

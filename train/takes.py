@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from speechcmd.model import SAMPLE_RATE
-from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, load_audio
+from speechcmd.model.audio import AUDIO_EXTENSIONS, AudioError, audio_duration, load_audio
 from speechcmd.model.config import label_problem
 from speechcmd.model.trim import speech_bounds, speech_window
 from speechcmd.train.data import BACKGROUND_NOISE, SILENCE, UNKNOWN
@@ -84,9 +84,18 @@ def fit_background(samples: np.ndarray, window_samples: int) -> np.ndarray:
     return np.pad(samples, (0, window_samples - len(samples))).astype(np.float32)
 
 
+def take_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A take's samples. A file far longer than one word is refused from its header, before any of
+    it is decoded (an hours-long file would otherwise fill the memory first)."""
+    duration = audio_duration(path)
+    if duration > MAX_RECORDING_SECONDS:
+        raise AudioError(f"{path}: the take lasts {duration:,.0f} s; cut it to the word alone (at most {MAX_RECORDING_SECONDS:.0f} s).")
+    return load_audio(path, sample_rate)
+
+
 def load_take(path: str | Path, label: str, window_samples: int, sample_rate: int = SAMPLE_RATE) -> Take:
     """A take from an audio file (AudioError for unreadable files, TakeError for unusable takes)."""
-    return prepare_take(load_audio(path, sample_rate), label, str(path), window_samples, sample_rate)
+    return prepare_take(take_audio(path, sample_rate), label, str(path), window_samples, sample_rate)
 
 
 class TakeStore:
