@@ -218,3 +218,18 @@ def test_two_data_sets_linked_into_one_tree_split_speakers_over_their_union(tmp_
     clash = write_wav(tmp_path / "clash" / "yes" / copy.name, tone(900.0, 1.0))  # another recording, the same name
     with pytest.raises(DatasetError, match="two different clips with this name"):
         link_clips(clash.parent.parent, merged)
+
+
+def test_background_recordings_beyond_the_memory_budget_are_refused_before_they_are_decoded(tmp_path, monkeypatch):
+    from speechcmd.train import data
+    from speechcmd.train.data import DatasetError, load_noise
+
+    files = [write_wav(tmp_path / f"noise{k}.wav", np.zeros(16_000 * 3, np.float32)) for k in range(2)]
+    monkeypatch.setattr(data, "MAX_NOISE_SECONDS", 5.0)
+    decoded = []
+    real = data.load_audio
+    monkeypatch.setattr(data, "load_audio", lambda path, *args: decoded.append(path) or real(path, *args))
+    with pytest.raises(DatasetError, match=r"noise1.wav: the background recordings add up to more than 0 minutes"):
+        load_noise(files)
+    assert decoded == [files[0]]  # the one over the budget was judged by its header alone
+    assert len(load_noise(files[:1])) == 48_000

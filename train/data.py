@@ -367,13 +367,22 @@ def link_clips(source: str | Path, target: str | Path) -> int:
 def load_noise(files: list[Path], sample_rate: int = 16_000) -> np.ndarray:
     """All background-noise recordings, concatenated: (samples,) float32. One that cannot be read
     (empty, damaged, unreadable) is a `DatasetError` naming it, as a bad clip is."""
-    pieces = []
+    pieces, seconds = [], 0.0
     for path in files:
         try:
+            seconds += audio_duration(path)  # from the header: an hours-long file is refused before it is decoded
+            if seconds > MAX_NOISE_SECONDS:
+                raise DatasetError(
+                    f"{path}: the background recordings add up to more than {MAX_NOISE_SECONDS / 60:.0f} minutes, more than "
+                    f"is kept in memory; cut this one to a few minutes or move it out of {BACKGROUND_NOISE}."
+                )
             pieces.append(load_audio(path, sample_rate))
         except AudioError as error:
             raise DatasetError(f"{str(error).rstrip('.')}; it is a {BACKGROUND_NOISE} recording: fix or remove it.") from None
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+
+MAX_NOISE_SECONDS = 3600.0  # of background recordings in all (Speech Commands has six of about a minute)
 
 
 def describe(dataset: Dataset) -> str:
