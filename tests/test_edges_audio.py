@@ -428,3 +428,57 @@ def test_a_file_may_decode_past_its_header_as_far_as_the_memory_bound_and_no_fur
     monkeypatch.setattr(audio, "MAX_LOAD_BYTES", 4 * (16_000 + 11_000) - 4)  # one frame less
     with pytest.raises(AudioError, match="holds far more audio than its header declares"):
         load_audio(path)
+
+
+def test_a_big_endian_wav_loads_its_chunk_lengths_read_as_big_endian(tmp_path):
+    path = tmp_path / "rifx.wav"
+    sf.write(str(path), np.full(1_600, 0.25, np.float32), RATE, subtype="PCM_16", endian="BIG")
+    assert path.read_bytes()[:4] == b"RIFX"
+    np.testing.assert_array_equal(load_audio(path), np.full(1_600, 0.25, np.float32))
+
+
+def test_an_empty_file_is_called_empty_and_a_file_of_one_sample_loads(tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(AudioError, match=r"the file is empty \(0 bytes\)"):
+        load_audio(empty)
+    one = write_wav(tmp_path / "one.wav", np.full(1, 0.25, np.float32))
+    assert load_audio(one).tolist() == [0.25]
+
+
+class HeaderLongBy(HeaderShortBy):
+    """A SoundFile whose header declares `extra` frames more than it decodes: a cut MP3."""
+
+    extra = 4_609
+
+    @property
+    def frames(self) -> int:
+        return self._file.frames + self.extra
+
+
+@pytest.mark.parametrize(("extra", "cut"), [(4_608, False), (4_609, True)])
+def test_a_stream_that_ends_more_than_four_mp3_frames_before_its_header_says_is_cut(tmp_path, monkeypatch, extra, cut):
+    monkeypatch.setattr(sf, "SoundFile", HeaderLongBy)
+    monkeypatch.setattr(HeaderLongBy, "extra", extra)
+    path = write_wav(tmp_path / "cut.mp3.wav", speechlike(1.0), subtype="FLOAT")
+    if cut:
+        with pytest.raises(AudioError, match="cut short"):
+            list(stream_audio(path, block_seconds=0.25))
+    else:
+        assert sum(len(b) for b in stream_audio(path, block_seconds=0.25)) == RATE
+
+
+def test_a_cut_clip_shorter_than_the_start_asked_for_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(sf, "SoundFile", HeaderLongBy)
+    monkeypatch.setattr(HeaderLongBy, "extra", 10_000)  # declares 26,000 frames, holds 16,000
+    path = write_wav(tmp_path / "cut.wav", speechlike(1.0), subtype="FLOAT")
+    with pytest.raises(AudioError, match="cut short"):
+        load_audio(path, first_seconds=5.0)
+
+
+def test_a_file_that_declares_audio_but_decodes_none_is_refused_when_its_start_is_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(sf, "SoundFile", HeaderLongBy)
+    monkeypatch.setattr(HeaderLongBy, "extra", 20_000)
+    path = write_wav(tmp_path / "nothing.wav", np.zeros(0, np.float32))
+    with pytest.raises(AudioError, match="contains no audio samples"):
+        load_audio(path, first_seconds=0.5)
