@@ -35,10 +35,11 @@ def tiny(**settings) -> SpeechCommandsModel:
 def test_a_window_whose_loudest_sample_is_exactly_at_the_silence_gate_is_heard():
     model = tiny()  # the gate: -60 dBFS, a peak of 0.001
     logits = torch.zeros(3, len(LABELS))
+    logits[:, LABELS.index("yes")] = 5.0  # the network hears "yes" in each
     gated = model.gate_silence_peaks(torch.tensor([0.001, 0.000999, 0.5]), logits)
     torch.testing.assert_close(gated[0], logits[0])  # at the gate: what the network says
     torch.testing.assert_close(gated[2], logits[2])
-    assert gated[1].argmax() == LABELS.index("_silence_")  # just below: certain silence
+    assert gated[1].tolist() == [30.0, -30.0, -30.0, -30.0]  # just below: certain silence
 
 
 def test_a_window_below_the_gate_is_certain_silence_however_the_network_scores_it():
@@ -56,9 +57,24 @@ def test_a_window_below_the_gate_is_certain_silence_however_the_network_scores_i
 
 def test_the_silence_gate_follows_its_setting():
     logits = torch.zeros(1, len(LABELS))
+    logits[0, LABELS.index("yes")] = 5.0
     quieter = tiny(silence_gate_dbfs=-40.0)  # a peak of 0.01
-    assert quieter.gate_silence_peaks(torch.tensor([0.009]), logits).argmax() == 0
+    assert quieter.gate_silence_peaks(torch.tensor([0.00999]), logits).tolist() == [[30.0, -30.0, -30.0, -30.0]]
     torch.testing.assert_close(quieter.gate_silence_peaks(torch.tensor([0.01]), logits), logits)
+
+
+def test_a_speech_embedding_model_starts_from_the_shipped_embedding_unless_told_not_to():
+    from speechcmd.model.config import FeatureConfig
+
+    config = ModelConfig(hidden_size=4, num_layers=1, features=FeatureConfig.speech_embedding())
+    torch.manual_seed(0)
+    default = SpeechCommandsModel(config, LABELS).frontend.state_dict()
+    torch.manual_seed(0)
+    shipped = SpeechCommandsModel(config, LABELS, pretrained=True).frontend.state_dict()
+    torch.manual_seed(0)
+    blank = SpeechCommandsModel(config, LABELS, pretrained=False).frontend.state_dict()
+    assert all(torch.equal(default[k], shipped[k]) for k in shipped)
+    assert not all(torch.equal(blank[k], shipped[k]) for k in shipped)
 
 
 def test_without_a_gate_or_a_silence_label_a_muted_window_is_scored_by_the_network():
