@@ -380,7 +380,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 def run_streaming(args: argparse.Namespace, model, device: str) -> int:
     import numpy as np
 
-    from speechcmd.model.audio import AudioError, find_audio_files, load_audio
+    from speechcmd.model.audio import AudioError, find_audio_files
     from speechcmd.model.detection import DetectionPolicy
     from speechcmd.model.inference import Classifier
     from speechcmd.train.data import DatasetError, load_noise
@@ -408,7 +408,7 @@ def run_streaming(args: argparse.Namespace, model, device: str) -> int:
 
             # Ten minutes of talk at most, looped like any background: a day of it would not fit in memory.
             seconds = min(args.minutes * 60, 600.0)
-            talkers = [load_audio(path, model.config.features.sample_rate) for path in files]
+            talkers = load_noise(files, model.config.features.sample_rate, whole=False)  # bounded as any background
             background = conversation(talkers, int(seconds * model.config.features.sample_rate), np.random.default_rng(args.seed + 1))
     except (DatasetError, AudioError) as error:
         raise UserError(str(error)) from None

@@ -15,7 +15,6 @@ import tempfile
 import warnings
 import zipfile
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,10 @@ MAX_RECORDS = 10_000
 
 
 def bundled_model_path() -> Path:
-    """The model shipped in the package (speechcmd.resources/models), wherever it is installed."""
-    return Path(str(resources.files("speechcmd.resources") / "models" / BUNDLED_MODEL_NAME))
+    """The default model shipped in the package, wherever it is installed."""
+    from speechcmd.model.bundled import bundled_path
+
+    return bundled_path(BUNDLED_MODEL_NAME.removesuffix(".pt"))
 
 
 class CheckpointError(ValueError):

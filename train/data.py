@@ -364,9 +364,10 @@ def link_clips(source: str | Path, target: str | Path) -> int:
     return linked
 
 
-def load_noise(files: list[Path], sample_rate: int = 16_000) -> np.ndarray:
-    """All background-noise recordings, concatenated: (samples,) float32. One that cannot be read
-    (empty, damaged, unreadable) is a `DatasetError` naming it, as a bad clip is."""
+def load_noise(files: list[Path], sample_rate: int = 16_000, whole: bool = True) -> np.ndarray | list[np.ndarray]:
+    """All background-noise recordings, concatenated: (samples,) float32 (`whole=False`: the list of
+    them, one talker each for `noise.conversation`). One that cannot be read (empty, damaged,
+    unreadable) is a `DatasetError` naming it, as a bad clip is."""
     pieces, seconds = [], 0.0
     for path in files:
         try:
@@ -379,6 +380,8 @@ def load_noise(files: list[Path], sample_rate: int = 16_000) -> np.ndarray:
             pieces.append(load_audio(path, sample_rate))
         except AudioError as error:
             raise DatasetError(f"{str(error).rstrip('.')}; it is a {BACKGROUND_NOISE} recording: fix or remove it.") from None
+    if not whole:
+        return pieces
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 

@@ -185,9 +185,8 @@ def conversation(talkers: list[np.ndarray], samples: int, rng: np.random.Generat
         while position < samples:
             length = min(samples - position, int(rng.uniform(*turn_seconds) * sample_rate))
             talker = talkers[int(rng.integers(len(talkers)))]
-            talker = np.tile(talker, math.ceil(length / len(talker)) + 1)
-            start = int(rng.integers(0, len(talker) - length + 1))
-            piece = torch.from_numpy(talker[start : start + length].astype(np.float32))[None]
+            start = int(rng.integers(0, len(talker)))  # from anywhere, going on from its start where it ends
+            piece = torch.from_numpy(np.take(talker, np.arange(start, start + length), mode="wrap").astype(np.float32))[None]
             out[position : position + length] += scale_to_db(piece, -20.0 - (active_power_db(piece) - power_db(piece)))[0].numpy()
             position += length
     return _at_db(out, -20.0)
