@@ -185,7 +185,10 @@ def conversation(talkers: list[np.ndarray], samples: int, rng: np.random.Generat
         while position < samples:
             length = min(samples - position, int(rng.uniform(*turn_seconds) * sample_rate))
             talker = talkers[int(rng.integers(len(talkers)))]
-            start = int(rng.integers(0, len(talker)))  # from anywhere, going on from its start where it ends
+            # A stretch of the recording looped end to start (without copying it: the draw is that of
+            # a stretch of the recording tiled often enough to hold it, as the measured tracks were made)
+            looped = (math.ceil(length / len(talker)) + 1) * len(talker)
+            start = int(rng.integers(0, looped - length + 1))
             piece = torch.from_numpy(np.take(talker, np.arange(start, start + length), mode="wrap").astype(np.float32))[None]
             out[position : position + length] += scale_to_db(piece, -20.0 - (active_power_db(piece) - power_db(piece)))[0].numpy()
             position += length
