@@ -174,7 +174,7 @@ def resumed_run(args: argparse.Namespace, given: dict, device: str):
     last.pt `args.resume` names; refuses in one sentence options that contradict it."""
     from dataclasses import asdict, replace
 
-    from speechcmd.model.checkpoint import CheckpointError, read_checkpoint, split_record_problem
+    from speechcmd.model.checkpoint import METADATA_FIELDS, CheckpointError, read_checkpoint, split_record_problem
     from speechcmd.model.config import ModelConfig
     from speechcmd.train.config import TrainConfig
     from speechcmd.train.data import resolve_labels
@@ -195,8 +195,7 @@ def resumed_run(args: argparse.Namespace, given: dict, device: str):
         raise UserError(f"{path}: does not record the data it was trained on (saved by an older speechcmd); start a new run.")
     if problem := split_record_problem(split):
         raise UserError(f"{path}: its record of the data split is damaged ({problem}); start a new run.")
-    teachers = metadata.get("teachers", [])
-    if not isinstance(teachers, list) or not all(isinstance(teacher, str) for teacher in teachers):
+    if not METADATA_FIELDS["teachers"](metadata.get("teachers", [])):
         raise UserError(f"{path}: its list of teacher models is damaged; start a new run.")
     try:
         training = TrainConfig.from_dict(state.get("train_config", metadata.get("train_config")))

@@ -85,3 +85,12 @@ class ModelLoader(QObject):
             name = f"{Path(model.metadata.get('path', 'model')).name} (bundled)" if bundled else model_name(path)
             result = (self.failed, token, f"{path}: {problem}.") if problem else (self.loaded, token, model, name)
         emit(*result)
+        # The Model menu's one-line summaries read both bundled files: read here, off the GUI thread,
+        # so that opening the menu finds them cached (model.bundled.summary) instead of loading torch.
+        from speechcmd.model.bundled import summary
+
+        for bundled_name in bundled_names():
+            try:
+                summary(bundled_name)
+            except Exception:  # a damaged installation: the menu says so when it opens
+                pass

@@ -14,16 +14,14 @@ display).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshots import DOCS, play_until_word, save_png  # noqa: E402
+from screenshots import DOCS, SCREENS, play_until_word, save_png, under_xvfb  # noqa: E402
 
-SCREENS = ("1920x1080", "1366x768")
 ESPEAK = [("en-us", 150, 50), ("en-gb", 140, 40), ("en+m3", 170, 35), ("en+f2", 150, 70),
           ("en-gb-scotland", 130, 50), ("en+m1", 160, 60), ("en+f4", 140, 55), ("en-gb-x-rp", 175, 45)]
 
@@ -34,13 +32,6 @@ def screen_size() -> tuple[int, int] | None:
         return None
     width, height = sys.argv[sys.argv.index("--screen") + 1].split("x")
     return int(width), int(height)
-
-
-def under_xvfb(screen: str) -> int:
-    if shutil.which("xvfb-run") is None:
-        sys.exit("teach_screenshots: needs an X display or xvfb-run (apt-get install xvfb xauth).")
-    env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
-    return subprocess.call(["xvfb-run", "-a", "-s", f"-screen 0 {screen}x24", sys.executable, sys.argv[0], "--screen", screen], env=env)
 
 
 def say(text: str, path: Path, voice) -> str:
