@@ -1,14 +1,17 @@
 """The audio backend: input devices, the microphone stream, and file playback, via sounddevice.
 
 The stream callback only copies frames into a `RingBuffer`; mixing down to mono and resampling to
-16 kHz happen in `MicrophoneSource.read`, on the recognition thread. Every way the sound system
+16 kHz happen in `MicrophoneSource.read`, on the recognition thread. Playback mirrors it: a feeder
+thread fills a ring a little ahead, the output callback copies from it. Every way the sound system
 can fail (no PortAudio, no device, a device unplugged mid-stream) becomes `AudioBackendError`
 with one sentence, so the window can show it and carry on in file mode.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,18 +182,79 @@ class MicrophoneSource:
         self.microphone.close()
 
 
-def play(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bool:
-    """Start playing `samples` on the default output; False (silently) when there is none."""
-    try:
-        sd = sounddevice()
-        sd.play(samples, sample_rate)
-        return True
-    except Exception:
-        return False
+# How far the speaker's feeder decodes ahead of what is heard.
+PLAYBACK_AHEAD_SECONDS = 2.0
+_playback_lock = threading.Lock()
+_playback: Playback | None = None
+
+
+class Playback:
+    """Plays a stream of blocks on the default output: a feeder thread pulls them (decoding a
+    recording from disk as it goes) into a ring a little ahead of the speaker, and the stream's
+    callback only copies from the ring, so a file of any length plays in bounded memory."""
+
+    def __init__(self, blocks: Iterable[np.ndarray], sample_rate: int):
+        self.ring = RingBuffer(int(PLAYBACK_AHEAD_SECONDS * sample_rate))
+        self._stop = threading.Event()
+        self._fed_all = False
+        self._stream = sounddevice().OutputStream(samplerate=sample_rate, channels=1, dtype="float32", callback=self._callback)
+        self._stream.start()  # silence until the feeder's first block arrives
+        self._feeder = threading.Thread(target=self._feed, args=(blocks,), name="playback-feeder", daemon=True)
+        self._feeder.start()
+
+    def _feed(self, blocks: Iterable[np.ndarray]) -> None:
+        piece = self.ring.capacity // 4
+        try:
+            for block in blocks:
+                block = np.asarray(block, dtype=np.float32).reshape(-1, 1)
+                for begin in range(0, len(block), piece):
+                    frames = block[begin : begin + piece]
+                    while self.ring.capacity - self.ring.available < len(frames):
+                        if self._stop.wait(0.02):
+                            return
+                    self.ring.write(frames)
+        except Exception:
+            pass  # a recording damaged part-way: the speaker falls silent; the recognizer and the scan say why
+        finally:
+            self._fed_all = True
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        # Runs on PortAudio's thread: copy from the ring, nothing else.
+        data = self.ring.read(frames)
+        outdata[: len(data)] = data
+        outdata[len(data) :] = 0
+        if len(data) < frames and self._fed_all and not self.ring.available:
+            raise sounddevice().CallbackStop
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            self._stream.abort()
+            self._stream.close()
+        except Exception:
+            pass  # the device may already be gone; there is nothing left to release
+
+
+def play(audio: np.ndarray | Iterable[np.ndarray], sample_rate: int = SAMPLE_RATE) -> bool:
+    """Start playing `audio` (samples, or an iterable of blocks read as it plays) on the default
+    output, in place of anything playing; False (silently) when there is no output."""
+    global _playback
+    stop_playback()
+    blocks = [audio] if isinstance(audio, np.ndarray) else audio
+    with _playback_lock:
+        try:
+            _playback = Playback(blocks, sample_rate)
+            return True
+        except Exception:
+            return False
 
 
 def stop_playback() -> None:
-    try:
-        sounddevice().stop()
-    except Exception:
-        pass  # nothing was playing, or there is no sound system
+    global _playback
+    with _playback_lock:
+        playback, _playback = _playback, None
+    if playback is not None:
+        playback.stop()

@@ -1,9 +1,10 @@
-"""A file's whole life off the GUI thread: decode it, play it through the recognizer (audibly when
+"""A file's whole life off the GUI thread: open it, play it through the recognizer (audibly when
 there is a speaker), and scan a recording whole for the timeline.
 
-`FilePlayer.open` cancels the file before it and starts one job thread, which decodes the file
-(opened once, in blocks), hands the `FileSource` to the recognition worker, starts the audible
-copy, and scans a recording with the detector the worker uses. The window only hears about it
+`FilePlayer.open` cancels the file before it and starts one job thread, which opens the file (a
+clip decoded whole, a recording read from disk as it plays), hands the `FileSource` to the
+recognition worker, starts the audible copy, and scans a recording, read from disk again in
+blocks, with the detector the worker uses: memory stays bounded whatever the file's length. The window only hears about it
 through signals (`started`, `scanned`, `failed`), so it never waits on a file. Every step checks a
 cancel flag; `shutdown` cancels and joins the jobs, so closing the window mid-decode or mid-scan
 exits cleanly.
@@ -13,28 +14,14 @@ from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from speechcmd.app import audio_backend
 from speechcmd.app.file_source import FileSource
 from speechcmd.app.jobs import Jobs, emit
-from speechcmd.model import SAMPLE_RATE
 from speechcmd.model.audio import AudioError
-
-SCAN_BLOCK_SECONDS = 1.0  # how often a scan looks at its cancel flag
-
-
-def _blocks(samples: np.ndarray, cancel: threading.Event) -> Iterator[np.ndarray]:
-    step = int(SCAN_BLOCK_SECONDS * SAMPLE_RATE)
-    for start in range(0, len(samples), step):
-        if cancel.is_set():
-            return
-        yield samples[start : start + step]
-
 
 class FilePlayer(QObject):
     """Owns the file being played: its decoding, playback and scan."""
@@ -76,7 +63,7 @@ class FilePlayer(QObject):
         """After the sound system was restarted (a device re-scan stops every stream), play on from the play head."""
         source = self.source
         if self.audible and source is not None and not source.finished:
-            self.audible = audio_backend.play(source.samples[source.position :])
+            self.audible = audio_backend.play(_audio_from(source, source.position))
 
     def shutdown(self) -> None:
         self.stop()
@@ -105,7 +92,7 @@ class FilePlayer(QObject):
             return
         source.restart()
         self.worker.set_source(source)
-        audible = paced and audio_backend.play(source.samples)
+        audible = paced and audio_backend.play(_audio_from(source, 0))
         if cancel.is_set():  # stopped while starting: the stop may have come before the speaker started
             if audible:
                 audio_backend.stop_playback()
@@ -115,6 +102,16 @@ class FilePlayer(QObject):
             return
         from speechcmd.model.inference import Classifier
 
-        detections = Classifier(model, policy=policy).scan(_blocks(source.samples, cancel))
+        try:
+            detections = Classifier(model, policy=policy).scan(source.blocks(cancelled=cancel.is_set))
+        except AudioError as error:  # damaged part-way: found by the scan long before the play head gets there
+            if not cancel.is_set():
+                emit(self.failed, token, str(error))
+            return
         if not cancel.is_set():
             emit(self.scanned, token, detections)
+
+
+def _audio_from(source: FileSource, start: int):
+    """What the speaker plays from sample `start`: a clip's samples, or a recording's blocks read from disk."""
+    return source.samples[start:] if source.samples is not None else source.blocks(start)

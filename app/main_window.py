@@ -538,9 +538,9 @@ class MainWindow(QMainWindow):
             self.timeline.set_detections(detections, self.source_name)
 
     def _file_failed(self, token: int, reason: str) -> None:
-        if token == self.player.token:
+        if token == self.player.token:  # also a recording found damaged part-way while playing: it stops
+            self.stop()
             self.show_message(reason)
-            self.source_label.setText("idle")
 
     def open_file_dialog(self) -> None:
         patterns = " ".join(f"*{ext}" for ext in AUDIO_EXTENSIONS)

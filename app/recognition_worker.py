@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from speechcmd.app.audio_backend import AudioBackendError
+from speechcmd.model.audio import AudioError
 from speechcmd.model.detection import Detection, DetectionPolicy
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ class RecognitionWorker:
             if finished:
                 updates += recognizer.flush()  # the last windows of a model with stream context
             final = recognizer.finish() if finished else None
-        except AudioBackendError as exception:
+        except (AudioBackendError, AudioError) as exception:  # a device gone, or a recording damaged part-way
             error = str(exception)
         except Exception as exception:  # a bug: keep the traceback, tell the user in one line
             traceback.print_exc()

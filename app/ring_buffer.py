@@ -41,14 +41,17 @@ class RingBuffer:
                 self.lost_frames += behind - self.capacity
                 self._read = self._written - self.capacity
 
-    def read(self) -> np.ndarray:
-        """All frames written since the last read, oldest first, as a new (n, channels) array."""
+    def read(self, max_frames: int | None = None) -> np.ndarray:
+        """The frames written since the last read (at most `max_frames` of them), oldest first, as a
+        new (n, channels) array."""
         with self._lock:
             n = self._written - self._read
+            if max_frames is not None:
+                n = min(n, max_frames)
             start = self._read % self.capacity
             first = min(n, self.capacity - start)
             out = np.concatenate([self._data[start : start + first], self._data[: n - first]])
-            self._read = self._written
+            self._read += n
         return out
 
     @property

@@ -247,9 +247,10 @@ def _load_start(handle: sf.SoundFile, path: Path, sample_rate: int, frames: int)
 
 
 def stream_audio(
-    path: str | Path, sample_rate: int = SAMPLE_RATE, block_seconds: float = 10.0
+    path: str | Path, sample_rate: int = SAMPLE_RATE, block_seconds: float = 10.0, start_seconds: float = 0.0
 ) -> Iterator[np.ndarray]:
-    """Yield a file as consecutive mono float32 blocks at `sample_rate`, in bounded memory."""
+    """Yield a file as consecutive mono float32 blocks at `sample_rate`, in bounded memory,
+    from `start_seconds` into it (a seek: nothing before it is decoded)."""
     path = Path(path)
     with _open(path) as handle:
         source_rate = handle.samplerate
@@ -259,6 +260,12 @@ def stream_audio(
             else None
         )
         block_frames, frames_read = _block_frames(handle, block_seconds), 0
+        if start_seconds > 0:
+            frames_read = min(int(start_seconds * source_rate), handle.frames)
+            try:
+                handle.seek(frames_read)
+            except (sf.LibsndfileError, RuntimeError) as error:
+                raise AudioError(f"{path}: cannot seek to {start_seconds:.1f} s ({error}); the file may be damaged.") from None
         while True:
             try:
                 block = handle.read(block_frames, dtype="float32", always_2d=True)

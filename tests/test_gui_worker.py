@@ -113,7 +113,7 @@ def test_the_window_and_classify_find_the_same_detections_in_the_same_audio(spee
     while worker.source is not None:
         worker.step()
         found += worker.take().detections
-    scanned = Classifier(model, policy=policy).scan([source.samples])
+    scanned = Classifier(model, policy=policy).scan(source.blocks())
     assert [(d.label, d.end) for d in found] == [(d.label, d.end) for d in scanned]
     np.testing.assert_allclose([d.score for d in found], [d.score for d in scanned], atol=1e-4)
     assert sum(label in words for label, _ in [(d.label, d.end) for d in found]) >= 4
