@@ -62,7 +62,11 @@ def run_adapt(args: argparse.Namespace) -> int:
     except ValueError as error:
         text = str(error)
         raise UserError(f"--{text}" if text.split(" ")[0] in TUNING_OPTIONS else text) from None
-    if not Path(args.data).is_dir():
+    try:
+        is_folder = Path(args.data).is_dir()
+    except OSError as error:  # a name too long to look up, a folder above it that may not be searched
+        raise UserError(f"{args.data}: cannot be looked up ({error.strerror}); pass a folder with one sub-folder of recordings per word.") from None
+    if not is_folder:
         raise UserError(f"{args.data}: no such folder; pass a folder with one sub-folder of recordings per word.")
     out = Path(args.out)
     if problem := save_target_problem(out):
@@ -79,7 +83,7 @@ def adapt_and_save(args: argparse.Namespace, config) -> int:
     from speechcmd.model.checkpoint import CheckpointError
     from speechcmd.train.adapt import AdaptError, adapt, check_takes, format_adapt_report, gather_replay, save_adapted
     from speechcmd.train.data import DatasetError
-    from speechcmd.train.takes import load_takes
+    from speechcmd.train.takes import SUGGESTED_TAKES, load_takes
 
     base = load_model_or_fail(args.base)
     window = base.config.features.window_samples
@@ -89,6 +93,8 @@ def adapt_and_save(args: argparse.Namespace, config) -> int:
         raise UserError(f"{error.filename or args.data}: permission denied; check who may read the folder of takes.") from None
     for problem in problems:
         print(f"skipped {shown(problem)}", file=sys.stderr)
+    if not takes:
+        raise UserError(f"{args.data}: no takes in it; give it one sub-folder of recordings per word, {SUGGESTED_TAKES} or more takes of each word to teach.")
     replay, noise, bank = [], None, None
     try:
         new_words = check_takes(base, takes)  # "too few takes" before minutes of reading clips
@@ -99,6 +105,8 @@ def adapt_and_save(args: argparse.Namespace, config) -> int:
         raise UserError(str(error)) from None
     except (DatasetError, AudioError) as error:
         raise UserError(f"--replay: {error}") from None
+    except PermissionError as error:
+        raise UserError(f"--replay {error.filename or args.replay}: permission denied; check who may read the folder.") from None
     try:
         adapted = adapt(base, takes, config, replay=replay, noise=noise, bank=bank)
     except AdaptError as error:

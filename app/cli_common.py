@@ -30,15 +30,18 @@ def folder_problem(folder: str | Path) -> str | None:
     import os
 
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        return "is a file, not a folder" if folder.is_file() else "is not a folder (a device, pipe or socket)"
-    for existing in (folder, *folder.parents):
-        if existing.exists():
-            if not existing.is_dir():
-                return f"{existing} is a file, not a folder"
-            if not os.access(existing, os.W_OK | os.X_OK):
-                return f"{existing} may not be written (permission denied)"
-            return None
+    try:
+        if folder.exists() and not folder.is_dir():
+            return "is a file, not a folder" if folder.is_file() else "is not a folder (a device, pipe or socket)"
+        for existing in (folder, *folder.parents):
+            if existing.exists():
+                if not existing.is_dir():
+                    return f"{existing} is a file, not a folder"
+                if not os.access(existing, os.W_OK | os.X_OK):
+                    return f"{existing} may not be written (permission denied)"
+                return None
+    except OSError as error:  # a name too long to look up, a folder above it that may not be searched
+        return f"cannot be looked up ({error.strerror})"
     return None
 
 

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 POLL_SECONDS = 0.02
 # `--speed 0` hands the recognizer this much of the file per read.
 FAST_BLOCK_SECONDS = 1.0
+# Faster than this is `--speed 0` in effect; far faster (1e308) would overflow the playing clock.
+MAX_SPEED = 1000.0
 
 EPILOG = """\
 output:
@@ -88,8 +90,8 @@ def run_listen(args: argparse.Namespace) -> int:
         return list_microphones()
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UserError(f"--threshold must be between 0 and 1, not {args.threshold}.")
-    if args.speed < 0:
-        raise UserError(f"--speed must be 0 (as fast as possible) or more, not {args.speed:g}.")
+    if not 0 <= args.speed <= MAX_SPEED:  # NaN too; beyond it the player's clock overflows
+        raise UserError(f"--speed must be 0 (as fast as possible) or up to {MAX_SPEED:g} times real time, not {args.speed:g}.")
     if args.speed != 1 and args.input is None:
         raise UserError("--speed plays a file faster; it needs --input FILE (a microphone is always real time).")
     if args.input is not None and args.mic is not None:

@@ -391,6 +391,8 @@ def run_streaming(args: argparse.Namespace, model, device: str) -> int:
         raise UserError(f"--snr must be a number of dB between -30 and 60, not {args.snr:g}.")
     if args.background and args.talk:
         raise UserError("give --background (noise) or --talk (people talking), not both.")
+    if args.seed < 0:  # numpy's generators take no negative seed
+        raise UserError(f"--seed must be a whole number, 0 or more, not {args.seed}.")
     split_parameters = check_split(args, model)
     snr = 10.0 if args.talk and args.snr is None else args.snr
     try:

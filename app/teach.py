@@ -399,7 +399,7 @@ class TeachPanel(QWidget):
         base = self.current_base()
         current = self.current_label()
         labels = list(base.labels) if base is not None else []
-        counts = self.store.counts()
+        counts = self.store.counts(skip_unreadable=True)
         words = [w for w in counts if w not in labels and w not in SPECIAL] + [w for w in labels if w not in SPECIAL]
         self.word_combo.blockSignals(True)
         self.word_combo.clear()
@@ -433,7 +433,7 @@ class TeachPanel(QWidget):
     def refresh_takes(self) -> None:
         label = self.current_label()
         self.take_list.clear()
-        paths = self.store.paths().get(label, []) if label else []
+        paths = self.store.paths(skip_unreadable=True).get(label, []) if label else []
         for path in paths:
             item = QListWidgetItem(path.name)
             item.setData(Qt.UserRole, str(path))
@@ -464,7 +464,12 @@ class TeachPanel(QWidget):
         except TakeError as error:
             self._say(str(error), ERROR_STYLE)
             return None
-        path = self.store.add(label, samples)
+        try:
+            path = self.store.add(label, samples)
+        except OSError as error:  # the takes folder is a file, a device, or may not be written
+            self._say(f"{error.filename or self.store.root}: cannot keep the take there ({error.strerror or error}); "
+                      "check that it is a folder you may write to.", ERROR_STYLE)
+            return None
         self.takes[path] = take
         self.refresh_counts()
         self._say(f"Kept the take of '{SPECIAL.get(label, label)}' ({len(samples) / SAMPLE_RATE:.1f} s).", GOOD_STYLE)
@@ -488,7 +493,7 @@ class TeachPanel(QWidget):
         return kept
 
     def refresh_counts(self) -> None:
-        counts = self.store.counts()
+        counts = self.store.counts(skip_unreadable=True)
         labels = set(self.current_base().labels) if self.current_base() else set()
         for index in range(self.word_combo.count()):
             word = self.word_combo.itemData(index)

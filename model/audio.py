@@ -96,8 +96,12 @@ def _open(path: str | Path) -> sf.SoundFile:
             raise AudioError(f"{path}: no such file; check the path.")
         if path.is_dir():
             raise AudioError(f"{path}: is a folder, not an audio file.")
+        if not path.is_file():  # reading a FIFO waits for a writer, a device never ends
+            raise AudioError(f"{path}: is not a file (a device, pipe or socket); give an audio file.")
         if path.stat().st_size == 0:
             raise AudioError(f"{path}: the file is empty (0 bytes); record or export it again.")
+        if not os.access(path, os.R_OK):  # libsndfile would only say "System error"
+            raise PermissionError
     except PermissionError:
         raise AudioError(f"{path}: permission denied; check who may read it.") from None
     except OSError as error:  # a name too long for the system, a loop of links...

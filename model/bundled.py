@@ -36,7 +36,10 @@ def model_path(model: str | Path | None) -> Path | None:
     if model is None:
         return None
     path = Path(model)
-    if path.is_file():
+    try:
+        if path.is_file():
+            return path
+    except OSError:  # a name too long to look up: loading it says so
         return path
     name = str(model).removesuffix(".pt")
     if name in bundled_names():

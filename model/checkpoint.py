@@ -73,14 +73,19 @@ def save_target_problem(path: str | Path) -> str | None:
     or a link to one) would be replaced by a model, or fail half-way; only new paths and regular
     files are written."""
     path = Path(path)
-    if path.exists() and not path.is_file():  # follows links: a link to /dev/null is refused too
-        kind = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
-        return f"it is {kind}, which a model file must not replace; give the path of a new or existing .pt file"
-    for folder in path.parents:
-        if folder.exists() or folder.is_symlink():
-            if not folder.is_dir():
-                return f"{folder} is not a folder; give a path inside a folder"
-            break
+    try:
+        if path.exists() and not path.is_file():  # follows links: a link to /dev/null is refused too
+            kind = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+            return f"it is {kind}, which a model file must not replace; give the path of a new or existing .pt file"
+        for folder in path.parents:
+            if folder.exists() or folder.is_symlink():
+                if not folder.is_dir():
+                    return f"{folder} is not a folder; give a path inside a folder"
+                if not os.access(folder, os.W_OK | os.X_OK):
+                    return f"{folder} may not be written (permission denied); give a path in a folder you may write to"
+                break
+    except OSError as error:  # a name too long to look up, a folder above it that may not be searched
+        return f"it cannot be looked up ({error.strerror}); give a shorter path, in a folder you may write to"
     return None
 
 
@@ -184,7 +189,11 @@ def read_checkpoint(path: str | Path) -> dict:
     """Load and validate the raw dict; raises `CheckpointError` with one sentence of our own for
     each kind of bad file (never PyTorch's text, which is long and speaks of its internals)."""
     path = Path(path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as error:  # a name too long to look up, a folder above it that may not be searched
+        raise CheckpointError(f"{path}: cannot be looked up ({error.strerror}); check the path.") from None
+    if not found:
         raise CheckpointError(f"{path}: no such model file; check the path or train one with `speechcmd train`.")
     _check_container(path)
     try:

@@ -56,4 +56,4 @@ def test_adapt_refuses_too_few_takes_and_missing_folders_in_one_sentence(tmp_pat
     assert main(["adapt", "--base", str(tiny_checkpoint), "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert "nothing: no such folder" in capsys.readouterr().err
     assert main(["adapt", "--base", str(tiny_checkpoint), "--data", str(data), "--out", str(out), "--folds", "1"]) == 2
-    assert "folds at least 2" in capsys.readouterr().err
+    assert "--folds must be a whole number from 2 to" in capsys.readouterr().err

@@ -91,13 +91,14 @@ class AdaptConfig:
     augment: AugmentConfig | None = None  # None: the base model's own training augmentation
 
     def __post_init__(self):
-        if min(self.steps, self.batch_size, self.copies) < 1 or self.folds < 2 or self.learning_rate <= 0:
-            raise ValueError("steps, batch size and copies must be at least 1, folds at least 2, the learning rate positive.")
+        # Each setting on its own, so that the sentence names the one that is wrong (`adapt --steps 0`).
         # Upper bounds too: every step and every copy costs time and memory, (folds + 1) times over.
         check_range("steps", self.steps, 1, MAX_STEPS, integer=True)
         check_range("copies", self.copies, 1, MAX_COPIES, integer=True)
         check_range("folds", self.folds, 2, MAX_FOLDS, integer=True)
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)  # as `speechcmd train --seed`
+        if self.batch_size < 1 or not self.learning_rate > 0:
+            raise ValueError("the batch size must be at least 1 and the learning rate positive.")
 
 
 class AdaptError(ValueError):

@@ -63,7 +63,11 @@ def speaker_digest(speaker: str) -> str:
 
 def scan_folder(root: Path) -> list[Clip]:
     root = Path(root)
-    if not root.is_dir():
+    try:
+        is_folder = root.is_dir()
+    except OSError as error:  # a name too long to look up, a folder above it that may not be searched
+        raise DatasetError(f"{root}: cannot be looked up ({error.strerror}); pass a folder with one sub-folder of recordings per word.") from None
+    if not is_folder:
         raise DatasetError(f"{root}: no such dataset folder; pass a folder with one sub-folder of recordings per word.")
     clips = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != BACKGROUND_NOISE):

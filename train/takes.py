@@ -123,19 +123,32 @@ class TakeStore:
         if path.parent != self.root and path.parent.is_dir() and not any(path.parent.iterdir()):
             path.parent.rmdir()
 
-    def paths(self) -> dict[str, list[Path]]:
-        """label -> its take files, sorted; labels without files are left out."""
-        if not self.root.is_dir():
-            return {}
+    def paths(self, skip_unreadable: bool = False) -> dict[str, list[Path]]:
+        """label -> its take files, sorted; labels without files are left out. `skip_unreadable`:
+        a folder that cannot be read (no permission, a name too long) holds none, instead of raising
+        (the Teach panel lists what it can; keeping a take there says why it cannot)."""
         found = {}
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and p.name != BACKGROUND_NOISE):
-            files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        try:
+            if not self.root.is_dir():
+                return {}
+            folders = sorted(p for p in self.root.iterdir() if p.is_dir() and p.name != BACKGROUND_NOISE)
+        except OSError:
+            if skip_unreadable:
+                return {}
+            raise
+        for folder in folders:
+            try:
+                files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            except OSError:
+                if skip_unreadable:
+                    continue
+                raise
             if files:
                 found[folder.name] = files
         return found
 
-    def counts(self) -> dict[str, int]:
-        return {label: len(files) for label, files in self.paths().items()}
+    def counts(self, skip_unreadable: bool = False) -> dict[str, int]:
+        return {label: len(files) for label, files in self.paths(skip_unreadable).items()}
 
 
 def load_takes(root: str | Path, window_samples: int, sample_rate: int = SAMPLE_RATE) -> tuple[list[Take], list[str]]:
