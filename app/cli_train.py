@@ -302,7 +302,7 @@ def run_train(args: argparse.Namespace) -> int:
             dataset, config, model_config = configs_from_args(args, root, device)
             teacher_paths = list(args.teacher)
     except DatasetError as error:
-        raise UserError(str(error)) from None
+        raise UserError(option_sentence(error)) from None
     except ValueError as error:
         raise UserError(option_sentence(error)) from None
     except PermissionError as error:
@@ -316,6 +316,8 @@ def run_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume).parent if args.resume else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     command = shlex.join(["speechcmd", *getattr(args, "argv", ["train"])])
     try:
+        # Teachers before the run folder: one that cannot be loaded leaves no empty run behind.
+        teachers = [load_model(model_path(path)) for path in teacher_paths]  # a file or a bundled model's name
         with folder_lock(run_dir, "training"):
             finished = [name for name in ("best.pt", "last.pt") if (run_dir / name).exists()]
             continuing = args.resume and Path(args.resume).parent.resolve() == run_dir.resolve()
@@ -331,7 +333,6 @@ def run_train(args: argparse.Namespace) -> int:
             torch.manual_seed(config.seed)
             model = SpeechCommandsModel(model_config, dataset.labels)
             print(shown(f"data: {root} ({dataset.split_rule}) {describe(dataset)}"), file=sys.stderr)
-            teachers = [load_model(model_path(path)) for path in teacher_paths]  # a file or a bundled model's name
             trainer = Trainer(
                 model, dataset, config, run_dir, cache_dir / "clips", progress=not args.quiet,
                 metadata={"command": command, "teachers": teacher_paths}, teachers=teachers,

@@ -316,8 +316,12 @@ def cli_cases(w: dict, out: Path, only: set[str]) -> list[Case]:
     adapt_quick = ["--steps", "10", "--copies", "1", "--folds", "2", "--no-replay"]
 
     def add(entry, klass, what, argv, expect="refuse", names=(), **options):
+        argv = [str(a) for a in argv]
+        if what.startswith("--") and " " not in what and what in argv:  # --opt=-inf: argparse takes "-inf" for an option
+            i = argv.index(what)
+            argv[i : i + 2] = [f"{what}={argv[i + 1]}"]
         if entry in only:
-            cases.append(Case(entry, klass, what, [str(a) for a in argv], expect, [n for n in names if n], **options))
+            cases.append(Case(entry, klass, what, argv, expect, [n for n in names if n], **options))
 
     # classify PATH, --model, numbers, stdout
     for klass, (path, expect) in path_classes(w, "audio").items():
@@ -390,7 +394,7 @@ def cli_cases(w: dict, out: Path, only: set[str]) -> list[Case]:
               "--unknown-fraction"]
     ints = ["--epochs", "--batch-size", "--hidden", "--layers", "--n-mfcc", "--n-mels", "--patience", "--tune-embedding",
             "--time-masks", "--freq-masks", "--seed"]
-    zero_ok = {"--dropout", "--weight-decay", "--warmup-epochs", "--clip-grad", "--label-smoothing", "--distill-weight",
+    zero_ok = {"--tune-lr-scale", "--dropout", "--weight-decay", "--warmup-epochs", "--clip-grad", "--label-smoothing", "--distill-weight",
                "--ema-decay", "--time-shift-ms", "--fragments", "--noise-probability", "--noise-volume", "--speed", "--volume",
                "--validation-fraction", "--test-fraction", "--unknown-fraction", "--patience", "--tune-embedding", "--time-masks",
                "--freq-masks", "--seed"}

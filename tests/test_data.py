@@ -62,7 +62,7 @@ def test_many_other_words_are_subsampled_to_the_unknown_fraction_and_a_larger_on
         dataset = build_dataset(root, "yes,_unknown_", 0.2, 0.2, unknown_fraction=fraction)
         train = [dataset.labels[y] for _, y in dataset.splits["train"]]
         assert train.count(UNKNOWN) / len(train) == pytest.approx(fraction, abs=0.05) and train.count(UNKNOWN) / len(train) < most
-    with pytest.raises(DatasetError, match="unknown fraction"):
+    with pytest.raises(DatasetError, match="unknown_fraction must be"):
         build_dataset(root, "yes,_unknown_", 0.2, 0.2, unknown_fraction=1.0)
 
 

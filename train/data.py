@@ -220,10 +220,14 @@ def build_dataset(
     Commands), `_unknown_` is subsampled to about `unknown_fraction` of each split.
     """
     root = Path(root)
-    if not 0 <= validation_fraction < 1 or not 0 <= test_fraction < 1 or validation_fraction + test_fraction >= 1:
-        raise DatasetError("validation and test fractions must be in [0, 1) and leave data for training.")
+    # Each named as its setting, which `speechcmd train` words as its option (--validation-fraction).
+    for name, fraction in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+        if not 0 <= fraction < 1:
+            raise DatasetError(f"{name} must be a number from 0 to below 1, not {fraction!r}.")
+    if validation_fraction + test_fraction >= 1:
+        raise DatasetError(f"the validation and test fractions ({validation_fraction:g} + {test_fraction:g}) must leave data for training; lower one of them.")
     if not 0 < unknown_fraction < 1:
-        raise DatasetError(f"the unknown fraction must be between 0 and 1 (not {unknown_fraction}), for example 0.1.")
+        raise DatasetError(f"unknown_fraction must be between 0 and 1 (not {unknown_fraction}), for example 0.1.")
     clips = scan_folder(root)
     labels = resolve_labels(labels, sorted({c.word for c in clips}))
     official = _official_lists(root)
@@ -292,6 +296,9 @@ class ClipCache:
                 "with a folder you may write to."
             ) from None
         self.path = cache_dir / f"clips-{key.hexdigest()[:16]}.npy"
+        if self.path.exists() and not self.path.is_file():  # a FIFO would block the load, a device never end
+            raise DatasetError(f"{self.path}: is not a file (a folder, device or pipe stands where the decoded-clip cache goes); "
+                               "remove it or pass --cache-dir with another folder.")
         if not self.path.exists():
             self._build(window_samples, sample_rate, progress)
         self.samples = self._open((len(clips), window_samples))
