@@ -168,11 +168,6 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             print(f"speechcmd {args.command}: could not write the output ({error.strerror}); free some space or write it elsewhere.", file=sys.stderr)
             return 1
-        if isinstance(error, OSError) and error.filename is not None:
-            # A path the system would not look up or open (a name too long, a folder that may not be
-            # searched) that no check before caught: still one sentence naming it, not a traceback.
-            print(f"speechcmd {args.command}: {shown(error.filename)}: {error.strerror or error}; check the path and who may use it.", file=sys.stderr)
-            return 2
         problem = torch_install_problem(error)
         if problem is None:
             raise
