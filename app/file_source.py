@@ -11,6 +11,7 @@ reads it again from any point (for the timeline's scan and for the speaker).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -131,11 +132,13 @@ class FileSource:
 
     def read(self) -> np.ndarray:
         """The samples due since the last read (raises AudioError when a recording turns out damaged)."""
+        most = int(MAX_READ_SECONDS * SAMPLE_RATE)
         if self.paced:
-            due = int((self._clock() - self._start) * SAMPLE_RATE)
+            elapsed = (self._clock() - self._start) * SAMPLE_RATE
+            due = int(elapsed) if math.isfinite(elapsed) else self.position + most  # a clock run past its range
         else:
             due = self.position + self.block_samples
-        wanted = min(max(due - self.position, 0), int(MAX_READ_SECONDS * SAMPLE_RATE))
+        wanted = min(max(due - self.position, 0), most)
         if self.samples is not None:
             block = self.samples[self.position : self.position + wanted]
         else:

@@ -283,3 +283,14 @@ def test_resuming_a_recording_plays_on_from_the_play_head_read_from_disk(make_wi
     resumed = next(iter(played[1]))
     np.testing.assert_array_equal(resumed[:1000], audio[position : position + 1000])
     window.stop()
+
+
+def test_a_clock_run_past_its_range_hands_out_the_file_in_bounded_reads(tmp_path):
+    path = write_wav(tmp_path / "talk.wav", tone(300, 6.0))
+    ticks = iter([0.0, float("inf"), float("nan"), 1e308])
+    source = FileSource.from_path(path, clock=lambda: next(ticks, 1e308))
+    reads = [len(source.read()) for _ in range(3)]
+    assert reads == [32_000, 32_000, 32_000]  # at most 2 s a read, never an error
+    while not source.finished:
+        source.read()
+    assert source.position == 6 * 16_000
