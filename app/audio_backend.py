@@ -184,8 +184,9 @@ class MicrophoneSource:
 
 # How far the speaker's feeder decodes ahead of what is heard.
 PLAYBACK_AHEAD_SECONDS = 2.0
-_playback_lock = threading.Lock()
+_playback_lock = threading.Lock()  # held for a few instructions only: never while a device opens or closes
 _playback: Playback | None = None
+_playback_generation = 0  # bumped by every play and stop: a play that started before the latest one is dropped
 
 
 class Playback:
@@ -198,7 +199,11 @@ class Playback:
         self._stop = threading.Event()
         self._fed_all = False
         self._stream = sounddevice().OutputStream(samplerate=sample_rate, channels=1, dtype="float32", callback=self._callback)
-        self._stream.start()  # silence until the feeder's first block arrives
+        try:
+            self._stream.start()  # silence until the feeder's first block arrives
+        except Exception:
+            self._stream.close()
+            raise
         self._feeder = threading.Thread(target=self._feed, args=(blocks,), name="playback-feeder", daemon=True)
         self._feeder.start()
 
@@ -206,6 +211,8 @@ class Playback:
         piece = self.ring.capacity // 4
         try:
             for block in blocks:
+                if self._stop.is_set():
+                    return
                 block = np.asarray(block, dtype=np.float32).reshape(-1, 1)
                 for begin in range(0, len(block), piece):
                     frames = block[begin : begin + piece]
@@ -240,21 +247,33 @@ class Playback:
 
 def play(audio: np.ndarray | Iterable[np.ndarray], sample_rate: int = SAMPLE_RATE) -> bool:
     """Start playing `audio` (samples, or an iterable of blocks read as it plays) on the default
-    output, in place of anything playing; False (silently) when there is no output."""
+    output, in place of anything playing; False (silently) when there is no output, or when another
+    play or a stop came from another thread while this one was starting."""
     global _playback
-    stop_playback()
-    blocks = [audio] if isinstance(audio, np.ndarray) else audio
+    generation = _stop_current()
+    try:
+        playback = Playback([audio] if isinstance(audio, np.ndarray) else audio, sample_rate)
+    except Exception:
+        return False
     with _playback_lock:
-        try:
-            _playback = Playback(blocks, sample_rate)
+        if generation == _playback_generation:
+            _playback = playback
             return True
-        except Exception:
-            return False
+    playback.stop()
+    return False
 
 
 def stop_playback() -> None:
-    global _playback
+    _stop_current()
+
+
+def _stop_current() -> int:
+    """Stop what plays (outside the lock) and start a new generation; returns it."""
+    global _playback, _playback_generation
     with _playback_lock:
-        playback, _playback = _playback, None
-    if playback is not None:
-        playback.stop()
+        _playback_generation += 1
+        old, _playback = _playback, None
+        generation = _playback_generation
+    if old is not None:
+        old.stop()
+    return generation

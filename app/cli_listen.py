@@ -122,12 +122,13 @@ def run_listen(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     ended = False
+    ended = False
     try:
         with stop_on_signals(stop):
             ended = listen(source, recognizer, report, actions, stop, paced=args.input is None or args.speed > 0)
     finally:
         source.close()
-    actions.finish(wait=ended)
+        actions.finish(wait=ended)
     return 0
 
 
@@ -135,13 +136,14 @@ def listen(source, recognizer, report: Callable[[Detection], None], actions: Act
     """Feed `source` through `recognizer` until it ends (True) or `stop` is set (False), reporting
     each final detection and starting the actions of each word as soon as it is heard."""
     from speechcmd.app.audio_backend import AudioBackendError
+    from speechcmd.model.audio import AudioError
 
     fired = None  # (label, end) of the last detection whose actions ran
     ended = False
     while not stop.is_set() and not ended:
         try:
             samples = source.read()
-        except AudioBackendError as error:
+        except (AudioBackendError, AudioError) as error:  # a device gone, or a recording damaged part-way
             raise UserError(str(error)) from None
         if (warning := source.warning()) is not None:
             print(f"speechcmd listen: warning: {warning}", file=sys.stderr, flush=True)
@@ -173,13 +175,15 @@ def format_detection(detection: Detection, width: int) -> str:
 def open_file(path: str, speed: float):
     """A `FileSource` for `path` played as it is (as `classify` scans it), `speed` times real time;
     a clip too short for `classify` to scan is padded with silence, as the window plays it."""
-    from speechcmd.app.file_source import FileSource
+    from speechcmd.app.file_source import MAX_READ_SECONDS, FileSource
     from speechcmd.model import SAMPLE_RATE
     from speechcmd.model.audio import AudioError, audio_duration
     from speechcmd.model.inference import LONG_RECORDING_SECONDS
 
     if speed > 0:
-        pacing = {"paced": True, "clock": lambda: time.monotonic() * speed}
+        # Each poll may hand out what `speed` times its interval plays (and a margin), not just 2 s.
+        most = max(MAX_READ_SECONDS, 4 * speed * POLL_SECONDS)
+        pacing = {"paced": True, "clock": lambda: time.monotonic() * speed, "max_read_seconds": most}
     else:
         pacing = {"paced": False, "block_samples": int(FAST_BLOCK_SECONDS * SAMPLE_RATE)}
     try:

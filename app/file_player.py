@@ -55,8 +55,12 @@ class FilePlayer(QObject):
         self.audible = False
         self.source = None
 
+    def current(self, token: int) -> bool:
+        """Whether news carrying `token` is of the file playing now (not of one since stopped or replaced)."""
+        return token == self.token and not self._cancel.is_set()
+
     def _now_playing(self, token: int, source: FileSource, audible: bool) -> None:
-        if token == self.token and not self._cancel.is_set():
+        if self.current(token):
             self.source, self.audible = source, audible
 
     def resume_audio(self) -> None:
@@ -88,14 +92,18 @@ class FilePlayer(QObject):
             if not cancel.is_set():
                 emit(self.failed, token, str(error))
             return
-        if source is None or cancel.is_set():
+        if source is None:
+            return
+        if cancel.is_set():
+            source.close()
             return
         source.restart()
         self.worker.set_source(source)
         audible = paced and audio_backend.play(_audio_from(source, 0))
-        if cancel.is_set():  # stopped while starting: the stop may have come before the speaker started
+        if cancel.is_set():  # stopped while starting: the stop may have come before the speaker or the source
             if audible:
                 audio_backend.stop_playback()
+            self.worker.detach(source)
             return
         emit(self.started, token, source, audible)
         if not source.recording:

@@ -28,7 +28,8 @@ from speechcmd.model.audio import AudioError, audio_duration, stream_audio
 # time instead of 88.6% (bench/gui_agreement.py); the detector averages windows before the word.
 CLIP_PADDING_SECONDS = 1.0
 LONG_RECORDING_SECONDS = 4.0
-# A read hands out at most this much (a clock that jumped after a suspend catches up over several reads).
+# A read hands out at most this much by default (a clock that jumped after a suspend catches up over
+# several reads); a source played many times faster than real time is given more.
 MAX_READ_SECONDS = 2.0
 BLOCK_SECONDS = 1.0  # the blocks of `blocks()`: how often a scan looks at its cancel flag
 
@@ -49,6 +50,7 @@ class FileSource:
         recording: bool = True,
         path: Path | None = None,
         duration: float | None = None,
+        max_read_seconds: float = MAX_READ_SECONDS,
     ):
         # A recording read from disk has no `samples`: its `path` is read again from the play head.
         self.samples = None if samples is None else np.asarray(samples, dtype=np.float32)
@@ -61,6 +63,7 @@ class FileSource:
         self._start = clock()
         self.position = 0  # samples handed out so far
         self._duration = duration
+        self.max_read = int(max_read_seconds * SAMPLE_RATE)
         self._lock = threading.Lock()  # the reading thread against `close` from another
         self._stream: Iterator[np.ndarray] | None = None
         self._pending = np.zeros(0, np.float32)  # decoded, not yet handed out
@@ -86,7 +89,7 @@ class FileSource:
                 return None
             blocks.append(block)
             held += len(block)
-            if held >= long_enough:
+            if held >= long_enough and recording is not False:  # a clip to pad is decoded whole
                 break
         else:
             stream = None  # the whole file is in `blocks`
@@ -132,7 +135,7 @@ class FileSource:
 
     def read(self) -> np.ndarray:
         """The samples due since the last read (raises AudioError when a recording turns out damaged)."""
-        most = int(MAX_READ_SECONDS * SAMPLE_RATE)
+        most = self.max_read
         if self.paced:
             elapsed = (self._clock() - self._start) * SAMPLE_RATE
             due = int(elapsed) if math.isfinite(elapsed) else self.position + most  # a clock run past its range
@@ -144,6 +147,8 @@ class FileSource:
         else:
             with self._lock:
                 block = self._take(wanted)
+            if self._closed and self._stream is not None:  # closed from another thread during the read
+                self.close()
         self.position += len(block)
         return block
 

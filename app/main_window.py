@@ -524,7 +524,7 @@ class MainWindow(QMainWindow):
         self.open_file(demo_clip())
 
     def _file_started(self, token: int, source, audible: bool) -> None:
-        if token != self.player.token:
+        if not self.player.current(token):
             return
         self.source_label.setText(f"playing {source.name}" + ("" if audible or not source.paced else " silently (no audio output device)"))
         self.timeline.set_recording(source.name, source.duration)
@@ -534,11 +534,11 @@ class MainWindow(QMainWindow):
             self.timeline.set_status(f"short clip: no timeline (files of {LONG_RECORDING_SECONDS:g} s or more)")
 
     def _file_scanned(self, token: int, detections) -> None:
-        if token == self.player.token:
+        if self.player.current(token):
             self.timeline.set_detections(detections, self.source_name)
 
     def _file_failed(self, token: int, reason: str) -> None:
-        if token == self.player.token:  # also a recording found damaged part-way while playing: it stops
+        if self.player.current(token):  # also a recording found damaged part-way while playing: it stops
             self.stop()
             self.show_message(reason)
 

@@ -105,6 +105,16 @@ class RecognitionWorker:
             old.close()
         self._clear_mailbox()
 
+    def detach(self, source) -> None:
+        """Stop listening to `source` if it is still the current one (a stop that raced its start)."""
+        with self._control:
+            if self.source is not source:
+                return
+            self.source = None
+            self._generation += 1
+        source.close()
+        self._clear_mailbox()
+
     def take(self) -> Snapshot:
         with self._mailbox_lock:
             snapshot, self._mailbox = self._mailbox, Snapshot(

@@ -5,6 +5,8 @@ decoding a ten-hour file whole, as the window did before, would take 2.3 GB."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import tracemalloc
@@ -18,7 +20,7 @@ from speechcmd.app import audio_backend
 from speechcmd.app.file_source import FileSource
 from speechcmd.app.recognition_worker import RecognitionWorker
 from speechcmd.model.audio import stream_audio
-from test_gui import make_window, settings, settle  # noqa: F401 (fixtures)
+from test_gui import choose_device, fake_microphone, make_window, settings, settle  # noqa: F401 (fixtures)
 
 HOURS = 10
 MARK_SECONDS = HOURS * 3600 - 30  # a 440 Hz second, 30 s before the end
@@ -74,6 +76,24 @@ def test_a_recording_played_again_from_the_start_repeats_itself(tmp_path):
     source.restart()
     again = [source.read() for _ in range(3)]
     np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
+
+
+def cut_flac(path, seconds: int = 30):
+    """A FLAC whose second half is gone: it opens, and its decoder loses sync half-way."""
+    rng = np.random.default_rng(0)
+    sf.write(str(path), (0.1 * rng.standard_normal(16_000 * seconds)).astype(np.float32), 16_000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
+def open_descriptors(path) -> int:
+    target, count = os.path.realpath(path), 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == target
+        except OSError:
+            pass
+    return count
 
 
 def test_a_clip_is_still_decoded_whole_and_padded(tmp_path):
@@ -260,6 +280,47 @@ def test_stopping_the_speaker_stops_reading_the_file(fake_speaker):
     assert closed.wait(5) and fake_speaker[0].closed
 
 
+def test_two_plays_at_once_leave_one_speaker_and_stop_stops_it(fake_speaker, monkeypatch):
+    stop = audio_backend._stop_current
+    both_stopped = threading.Barrier(2)
+
+    def stop_then_meet():  # both threads past their stop before either starts its stream
+        generation = stop()
+        both_stopped.wait(5)
+        return generation
+
+    monkeypatch.setattr(audio_backend, "_stop_current", stop_then_meet)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(audio_backend.play(np.zeros(16_000, np.float32)))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    monkeypatch.setattr(audio_backend, "_stop_current", stop)
+    assert len(fake_speaker) == 2 and sorted(results) == [False, True]  # the later start wins
+    audio_backend.stop_playback()
+    assert all(stream.closed for stream in fake_speaker)
+
+
+def test_stop_does_not_wait_for_a_slow_output_device_to_open(fake_speaker, monkeypatch):
+    opening = threading.Event()
+
+    class SlowOutput(FakeOutput):
+        def start(self):  # some Bluetooth and network sinks take this long
+            opening.set()
+            time.sleep(1.0)
+
+    monkeypatch.setattr(audio_backend._sd, "OutputStream", staticmethod(lambda **kwargs: SlowOutput(**kwargs)))
+    job = threading.Thread(target=audio_backend.play, args=(np.zeros(16_000, np.float32),))
+    job.start()
+    assert opening.wait(5)
+    began = time.monotonic()
+    audio_backend.stop_playback()  # the window's Stop, on the GUI thread
+    waited = time.monotonic() - began
+    job.join(5)
+    assert waited < 0.5 and audio_backend._playback is None  # and the play that was starting did not take over
+
+
 def test_playing_again_replaces_what_plays(fake_speaker):
     assert audio_backend.play(np.zeros(16_000, np.float32))
     assert audio_backend.play(np.ones(16_000, np.float32))
@@ -294,3 +355,96 @@ def test_a_clock_run_past_its_range_hands_out_the_file_in_bounded_reads(tmp_path
     while not source.finished:
         source.read()
     assert source.position == 6 * 16_000
+
+
+def test_a_long_file_asked_to_be_padded_is_decoded_whole_and_padded(tmp_path):
+    path = write_wav(tmp_path / "six.wav", tone(300, 6.0))
+    source = FileSource.from_path(path, paced=False, recording=False)
+    assert source.samples is not None and len(source.samples) == 8 * 16_000
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts descriptors in /proc/self/fd")
+def test_closing_a_recording_from_another_thread_during_a_read_releases_the_file(tmp_path):
+    path = write_wav(tmp_path / "long.wav", tone(300, 30.0))
+    source = FileSource.from_path(path, paced=False, block_samples=16_000)
+    source.read()
+    assert open_descriptors(path) == 1  # the recording's decoder
+    inside, go = threading.Event(), threading.Event()
+    take = source._take
+
+    def slow_take(wanted):  # the recognition thread inside a read, past its check of `closed`
+        block = take(wanted)
+        inside.set()
+        go.wait(5)
+        return block
+
+    source._take = slow_take
+    reader = threading.Thread(target=source.read)
+    reader.start()
+    assert inside.wait(5)
+    source.close()  # the GUI thread: the read holds the lock, so close cannot release the file itself
+    go.set()
+    reader.join(5)
+    assert open_descriptors(path) == 0
+
+
+def test_stop_pressed_while_the_file_is_handed_to_the_recognizer_leaves_nothing_playing(make_window, tmp_path, monkeypatch):  # noqa: F811
+    from speechcmd.app import file_player
+
+    path = write_wav(tmp_path / "talk.wav", tone(300, 12.0))
+    at_restart, go = threading.Event(), threading.Event()
+    restart = file_player.FileSource.restart
+
+    def paused_restart(self):  # the job thread, past its last look at the cancel flag
+        at_restart.set()
+        go.wait(5)
+        restart(self)
+
+    monkeypatch.setattr(file_player.FileSource, "restart", paused_restart)
+    window = make_window()
+    assert window.open_file(path, paced=False)
+    assert at_restart.wait(10)
+    window.stop()
+    go.set()
+    settle(lambda: not window.player.busy)
+    assert window.worker.source is None and window.source_label.text() == "idle"
+
+
+def test_news_of_a_stopped_file_does_not_stop_the_microphone(make_window, fake_microphone, tmp_path):  # noqa: F811
+    window = make_window()
+    path = write_wav(tmp_path / "talk.wav", tone(300, 6.0))
+    assert window.open_file(path, paced=False)
+    settle(lambda: window.player.source is not None)
+    token = window.player.token
+    choose_device(window, "USB mic")
+    assert window.start_microphone(), window.message.text()
+    microphone = window.worker.source
+    window.player.failed.emit(token, f"{path}: the audio data is damaged.")  # sent just before the click
+    window.player.scanned.emit(token, [])
+    settle(lambda: True)
+    assert window.worker.source is microphone and not window.has_message()
+
+
+def test_listen_on_a_recording_damaged_part_way_says_so_in_one_sentence(tmp_path, tiny_checkpoint, capsys):
+    from speechcmd.app.cli import main
+
+    path = cut_flac(tmp_path / "cut.flac")
+    code = main(["listen", "--model", str(tiny_checkpoint), "--input", str(path), "--speed", "0"])
+    said = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "Traceback" not in "\n".join(said)
+    assert said[0].startswith("speechcmd listen: playing") and len(said) == 2  # what it plays, then why it stopped
+    assert "cut.flac" in said[1] and "damaged" in said[1]
+
+
+def test_listen_plays_as_fast_as_its_speed_asks(tmp_path):
+    from speechcmd.app.cli_listen import POLL_SECONDS, open_file
+
+    path = write_wav(tmp_path / "two-minutes.wav", tone(300, 120.0) * 0.1)
+    source, _ = open_file(str(path), 1000.0)
+    polls = 0
+    while not source.finished:
+        source.read()
+        time.sleep(POLL_SECONDS)
+        polls += 1
+    source.close()
+    assert polls <= 10  # 120 s at 1000 times real time: 0.12 s, about 6 polls (2 s a read would need 60)
