@@ -147,6 +147,10 @@ def build_work(work: Path) -> dict:
     w["locked_pt"] = work / "locked.pt"
     shutil.copy(w["model"], w["locked_pt"])
     w["locked_folder"] = make_data(work / "locked_data")
+    w["cut_flac"] = work / "cut.flac"  # opens; its decoder loses sync half-way through (a recording damaged part-way)
+    noise = (0.1 * np.random.default_rng(1).standard_normal(16_000 * 30)).astype(np.float32)
+    sf.write(str(w["cut_flac"]), noise, 16_000, subtype="PCM_16")
+    w["cut_flac"].write_bytes(w["cut_flac"].read_bytes()[: w["cut_flac"].stat().st_size // 2])
     w["text"] = work / "notes.wav"
     w["text"].write_text("not audio\n")
     w["garbage_pt"] = work / "garbage.pt"
@@ -270,6 +274,7 @@ def path_classes(w: dict, kind: str) -> dict[str, tuple[str, str]]:
             "unreadable": (w["locked"], "refuse"), "not_audio": (w["text"], "refuse"), "non_utf8": (w["non_utf8"], "succeed"),
             "newline": (w["newline"], "succeed"), "escape": (w["escape"], "succeed"), "long_300": (w["long_name"], "refuse"),
             "long_254": (w["long_ok"], "succeed"), "deep_1000": (w["deep_clip"], "succeed"),
+            "damaged_part_way": (w["cut_flac"], "refuse"),
         }
     if kind == "model":
         return {
