@@ -133,9 +133,19 @@ def test_the_window_plays_and_scans_a_ten_hour_recording_in_bounded_memory(make_
     assert window.source_label.text() == "idle" and not window.has_message()
 
 
-def test_the_window_scans_a_recording_from_disk_and_draws_its_timeline(make_window, tmp_path):  # noqa: F811
-    path = write_wav(tmp_path / "twelve.wav", np.concatenate([tone(300, 6.0) * 0.3, np.zeros(6 * 16_000, np.float32)]))
-    window = make_window()
+def test_the_window_scans_a_recording_from_disk_and_draws_its_timeline(make_window, tmp_path, tiny_model, monkeypatch):  # noqa: F811
+    import torch
+
+    from speechcmd.model.checkpoint import save_checkpoint
+    from speechcmd.model.detection import DetectionPolicy
+    from speechcmd.model.inference import Classifier
+
+    with torch.no_grad():
+        tiny_model.head.bias[tiny_model.labels.index("yes")] = 20.0  # every window that is not silent is "yes"
+    model_path = save_checkpoint(tmp_path / "says-yes.pt", tiny_model, {"trained_on": "nothing (test fixture)"})
+    sound = tone(300, 2.0) * 0.3
+    silence = np.zeros(5 * 16_000, np.float32)
+    path = write_wav(tmp_path / "fourteen.wav", np.concatenate([silence, sound, silence, sound]))  # sounds at 5 s and 12 s
     reads = []
     original = FileSource.blocks
 
@@ -144,14 +154,17 @@ def test_the_window_scans_a_recording_from_disk_and_draws_its_timeline(make_wind
             reads.append(len(block))
             yield block
 
-    FileSource.blocks = counted
-    try:
-        assert window.open_file(path, paced=False)
-        settle(lambda: window.worker.source is not None and not window.player.busy)  # scanned
-    finally:
-        FileSource.blocks = original
+    monkeypatch.setattr(FileSource, "blocks", counted)
+    window = make_window(model_path=model_path)
+    assert window.open_file(path, paced=False)
+    settle(lambda: window.worker.source is not None and not window.player.busy)  # scanned
+    settle(lambda: len(window.timeline.detections) > 0)  # the scan's result reached the window
     assert window.worker.source.samples is None
-    assert sum(reads) == 12 * 16_000 and max(reads) <= 16_000  # read from disk in 1 s blocks
+    assert sum(reads) == 14 * 16_000 and max(reads) <= 16_000  # read from disk in 1 s blocks
+    expected = Classifier(tiny_model, policy=DetectionPolicy.for_model(window.model)).scan(stream_audio(path))
+    assert [(d.label, round(d.end, 2)) for d in window.timeline.detections] == [(d.label, round(d.end, 2)) for d in expected]
+    assert {d.label for d in expected} == {"yes"}  # said while each sound is in the window, and only then
+    assert all(5 < d.end < 8 or 12 < d.end < 15 for d in expected) and any(d.end > 12 for d in expected)
 
 
 def test_a_recording_damaged_part_way_stops_with_its_reason_in_the_window(make_window, tmp_path):  # noqa: F811
