@@ -49,7 +49,7 @@ COVERING = {
     "model/trim.py": ["tests/test_teach_takes.py"],
     "model/streaming.py": ["tests/test_stream_context.py", "tests/test_gui_worker.py",
                            "tests/test_fuzz.py::test_live_recognition_scores_the_same_windows_however_the_audio_arrives"],
-    "model/audio.py": ["tests/test_audio.py", "tests/test_long_recording.py",
+    "model/audio.py": ["tests/test_audio.py", "tests/test_long_recording.py", "tests/test_window_long_recordings.py",
                        "tests/test_fuzz.py::test_any_bytes_load_as_audio_or_give_one_audio_error",
                        "tests/test_fuzz.py::test_any_depth_rate_and_channel_count_loads_at_16k_with_the_right_length_and_level"],
     "model/network.py": ["tests/test_network.py", "tests/test_speech_embedding.py", "tests/test_checkpoint.py"],
