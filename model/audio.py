@@ -210,10 +210,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, first_seconds: 
         mono, filled, block_frames = np.empty(handle.frames, np.float32), 0, _block_frames(handle, 60.0)
         longest = MAX_LOAD_BYTES // 4 - handle.frames * sample_rate // source_rate  # what the bound leaves
         while True:
-            try:
-                block = handle.read(block_frames, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as error:
-                raise AudioError(f"{path}: the audio data is damaged ({error}).") from None
+            block = _read(handle, block_frames, path)
             if block.shape[0]:
                 if filled + block.shape[0] > len(mono):  # an MP3 longer than its header's estimate
                     if filled + block.shape[0] > longest:
@@ -227,26 +224,32 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, first_seconds: 
         _check_complete(path, handle, filled)
     if not filled:
         raise AudioError(f"{path}: contains no audio samples; record or export it again.")
-    mono = mono[:filled]
-    if source_rate != sample_rate:
-        # Clipped again: the resampler's filter rings slightly past full scale on loud input.
-        mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")
-        np.clip(mono, -1.0, 1.0, out=mono)
-    return mono
+    return _resampled(mono[:filled], source_rate, sample_rate)
 
 
 def _load_start(handle: sf.SoundFile, path: Path, sample_rate: int, frames: int) -> np.ndarray:
     """The first `frames` frames of an open file, mono at `sample_rate`."""
-    try:
-        block = handle.read(frames, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as error:
-        raise AudioError(f"{path}: the audio data is damaged ({error}).") from None
+    block = _read(handle, frames, path)
     if not block.shape[0]:
         raise AudioError(f"{path}: contains no audio samples; record or export it again.")
-    mono = _to_mono(block, path)
-    if handle.samplerate != sample_rate:
-        mono = soxr.resample(mono, handle.samplerate, sample_rate, quality="HQ")
-        np.clip(mono, -1.0, 1.0, out=mono)
+    return _resampled(_to_mono(block, path), handle.samplerate, sample_rate)
+
+
+def _read(handle: sf.SoundFile, frames: int, path: Path) -> np.ndarray:
+    """Up to `frames` frames from where the file is, (frames, channels) float32; AudioError when damaged."""
+    try:
+        return handle.read(frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{path}: the audio data is damaged ({error}).") from None
+
+
+def _resampled(mono: np.ndarray, source_rate: int, sample_rate: int) -> np.ndarray:
+    """A whole signal at `sample_rate`, clipped again: the resampler's filter rings slightly past
+    full scale on loud input."""
+    if source_rate == sample_rate:
+        return mono
+    mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")
+    np.clip(mono, -1.0, 1.0, out=mono)
     return mono
 
 
@@ -271,10 +274,7 @@ def stream_audio(
             except (sf.LibsndfileError, RuntimeError) as error:
                 raise AudioError(f"{path}: cannot seek to {start_seconds:.1f} s ({error}); the file may be damaged.") from None
         while True:
-            try:
-                block = handle.read(block_frames, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as error:
-                raise AudioError(f"{path}: the audio data is damaged ({error}).") from None
+            block = _read(handle, block_frames, path)
             frames_read += block.shape[0]
             last = block.shape[0] < block_frames
             if last:
