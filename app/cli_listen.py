@@ -122,7 +122,6 @@ def run_listen(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     ended = False
-    ended = False
     try:
         with stop_on_signals(stop):
             ended = listen(source, recognizer, report, actions, stop, paced=args.input is None or args.speed > 0)

@@ -68,12 +68,13 @@ class ModelLoader(QObject):
     def _job(self, token: int, path: str | None) -> None:
         import torch
 
-        from speechcmd.model.bundled import bundled_names, model_path
+        from speechcmd.model.bundled import bundled_names, model_path, summary
         from speechcmd.model.checkpoint import CheckpointError, load_model
 
         torch.set_num_threads(1)  # see RecognitionWorker.set_model
         try:
-            model = load_model(model_path(path))  # a file, or a bundled model's name
+            resolved = model_path(path)  # a file, or a bundled model's name (then another path)
+            model = load_model(resolved)
         except CheckpointError as error:
             result = (self.failed, token, str(error))
         except Exception as error:  # a bug: keep the traceback, and keep the window usable
@@ -81,14 +82,12 @@ class ModelLoader(QObject):
             result = (self.failed, token, f"{path or 'the bundled model'}: loading stopped after an internal error ({error!r}); see the terminal.")
         else:
             problem = try_model(model)
-            bundled = path is None or (not Path(path).is_file() and str(path).removesuffix(".pt") in bundled_names())
+            bundled = resolved is None or resolved != Path(path)
             name = f"{Path(model.metadata.get('path', 'model')).name} (bundled)" if bundled else model_name(path)
             result = (self.failed, token, f"{path}: {problem}.") if problem else (self.loaded, token, model, name)
         emit(*result)
         # The Model menu's one-line summaries read both bundled files: read here, off the GUI thread,
         # so that opening the menu finds them cached (model.bundled.summary) instead of loading torch.
-        from speechcmd.model.bundled import summary
-
         for bundled_name in bundled_names():
             try:
                 summary(bundled_name)

@@ -375,6 +375,9 @@ def link_clips(source: str | Path, target: str | Path) -> int:
     return linked
 
 
+MAX_NOISE_SECONDS = 3600.0  # of background recordings in all (Speech Commands has six of about a minute)
+
+
 def load_noise(files: list[Path], sample_rate: int = 16_000, whole: bool = True) -> np.ndarray | list[np.ndarray]:
     """All background-noise recordings, concatenated: (samples,) float32 (`whole=False`: the list of
     them, one talker each for `noise.conversation`). One that cannot be read (empty, damaged,
@@ -394,9 +397,6 @@ def load_noise(files: list[Path], sample_rate: int = 16_000, whole: bool = True)
     if not whole:
         return pieces
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-
-
-MAX_NOISE_SECONDS = 3600.0  # of background recordings in all (Speech Commands has six of about a minute)
 
 
 def describe(dataset: Dataset) -> str:
