@@ -100,6 +100,24 @@ def deep(top: Path, depth: int = 1000) -> Path:
     return top / "/".join(["d"] * depth) / "clip.wav"
 
 
+def plant(w: dict, kind: str, target: Path, sound: np.ndarray) -> bool:
+    """A hostile member of a folder of clips at `target`: a FIFO, a link to an endless device, an
+    unreadable file (made so by `lock_down`), or a tree 1000 folders deep beside it; False for
+    another kind, which the caller plants."""
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind in ("zero", "urandom"):
+        target.symlink_to(f"/dev/{kind}")
+    elif kind == "unreadable":
+        wav(target, sound)
+        w.setdefault("chmod000", []).append(target)
+    elif kind == "deep":
+        deep(target.parent / "sub", 1000)
+    else:
+        return False
+    return True
+
+
 def make_data(root: Path, words=("yes", "no"), speakers: int = 6, noise: bool = True) -> Path:
     for w, word in enumerate(words):
         for s in range(speakers):
@@ -169,22 +187,12 @@ def build_work(work: Path) -> dict:
     # Folders of data with one hostile member each (train, evaluate, adapt read whole trees).
     for kind in ("fifo", "zero", "urandom", "unreadable", "non_utf8", "escape", "deep", "noise_fifo", "noise_zero", "label_newline"):
         root = make_data(work / f"data_{kind}")
-        target = root / "yes" / "x.wav"
-        if kind == "fifo":
-            os.mkfifo(target)
-        elif kind == "zero":
-            target.symlink_to("/dev/zero")
-        elif kind == "urandom":
-            target.symlink_to("/dev/urandom")
-        elif kind == "unreadable":
-            wav(target, tone())
-            w.setdefault("chmod000", []).append(target)
+        if plant(w, kind, root / "yes" / "x.wav", tone()):
+            pass
         elif kind == "non_utf8":
             wav(Path(os.fsdecode(os.fsencode(root / "no") + b"/\xff\xfe_nohash_0.wav")), tone(350))
         elif kind == "escape":
             wav(root / "no" / "\x1b]0;title\x07_nohash_0.wav", tone(350))
-        elif kind == "deep":
-            deep(root / "yes" / "sub", 1000)
         elif kind == "noise_fifo":
             os.mkfifo(root / "_background_noise_" / "pipe.wav")
         elif kind == "noise_zero":
@@ -194,18 +202,8 @@ def build_work(work: Path) -> dict:
         w[f"data_{kind}"] = root
     for kind in ("fifo", "zero", "non_utf8", "deep", "unreadable"):
         root = make_takes(work / f"takes_{kind}")
-        target = root / "lights" / "x.wav"
-        if kind == "fifo":
-            os.mkfifo(target)
-        elif kind == "zero":
-            target.symlink_to("/dev/zero")
-        elif kind == "non_utf8":
+        if not plant(w, kind, root / "lights" / "x.wav", burst(7)):  # non_utf8
             wav(Path(os.fsdecode(os.fsencode(root / "lights") + b"/\xff_nohash_9.wav")), burst(9))
-        elif kind == "deep":
-            deep(root / "lights" / "sub", 1000)
-        elif kind == "unreadable":
-            wav(target, burst(7))
-            w.setdefault("chmod000", []).append(target)
         w[f"takes_{kind}"] = root
     w["under_file"] = work / "good.wav" / "x.wav"
     w["home"] = work / "home"
@@ -675,17 +673,11 @@ def gui_sweep(work: Path, w: dict, log) -> list[dict]:
     sys.excepthook = lambda kind, value, tb: escaped.append("".join(traceback.format_exception(kind, value, tb)))
     threading.excepthook = lambda args: escaped.append("".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)))
     app = QApplication.instance() or QApplication([])  # noqa: F841
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from screenshots import settle  # the window's threads and queued signals run until a condition holds
+
     results = []
     fifos = [w["fifo"], w["fifo_pt"]]
-
-    def settle(condition, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            QApplication.processEvents()
-            time.sleep(0.005)
-        return True
 
     def unblock_fifos(stop: threading.Event, after: float) -> None:
         """A FIFO that the window's thread waits on forever is opened and closed from here, so that

@@ -60,6 +60,19 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16_000, subtyp
     return path
 
 
+def deny_listing(monkeypatch, folder: Path) -> None:
+    """Make listing `folder` fail with "permission denied", as chmod 000 does for anyone but root
+    (the tests run as root here, where chmod would stop nothing)."""
+    real_iterdir = Path.iterdir
+
+    def iterdir(self):
+        if self == folder:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+
+
 @pytest.fixture()
 def tiny_model():
     """An untrained, small 12-label LSTM: for shape, equivalence and plumbing tests, never accuracy."""

@@ -32,7 +32,7 @@ from speechcmd.model.checkpoint import CheckpointError, bundled_model_path, load
 from speechcmd.model.network import ModelConfig, SpeechCommandsModel
 from speechcmd.train import download
 from speechcmd.train.download import DownloadError, download_speech_commands
-from conftest import tone, write_wav
+from conftest import deny_listing, tone, write_wav
 from test_data import make_folder
 from test_resume import LABELS, damage, resume, run, run_copy  # noqa: F401 (fixtures)
 
@@ -373,14 +373,7 @@ def test_a_bad_training_option_is_one_sentence_naming_it_before_anything_runs(tm
 
 
 def test_an_unreadable_dataset_folder_is_one_sentence(tmp_path, capsys, tone_words, monkeypatch):
-    real_iterdir = Path.iterdir
-
-    def iterdir(self):
-        if self == tone_words:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_iterdir(self)
-
-    monkeypatch.setattr(Path, "iterdir", iterdir)  # as root, chmod 000 would not stop anything
+    deny_listing(monkeypatch, tone_words)
     code = main(["train", "--data", str(tone_words), "--out", str(tmp_path / "run"), "--quiet"])
     assert code == 2 and "permission denied" in one_sentence(capsys.readouterr().err)
 
@@ -936,14 +929,7 @@ def test_adapt_on_an_unreadable_folder_of_takes_is_one_sentence(tmp_path, capsys
     from test_adapt_cli import takes_folder
 
     data = takes_folder(tmp_path / "takes", {"lights": 4})
-    real_iterdir = Path.iterdir
-
-    def iterdir(self):
-        if self == data:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_iterdir(self)
-
-    monkeypatch.setattr(Path, "iterdir", iterdir)
+    deny_listing(monkeypatch, data)
     code = main(["adapt", "--base", str(tiny_checkpoint), "--data", str(data), "--out", str(tmp_path / "m.pt"), "--no-replay"])
     assert code == 2 and f"{data}: permission denied" in one_sentence(capsys.readouterr().err)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from speechcmd.app.cli import main
-from conftest import tone, write_wav
+from conftest import deny_listing, tone, write_wav
 from test_adapt_cli import takes_folder
 from test_data import make_folder
 from test_fuzz import no_hang
@@ -124,14 +124,7 @@ def test_adapt_refuses_an_out_in_a_folder_that_may_not_be_written_before_any_wor
 
 def test_adapt_with_a_replay_folder_that_may_not_be_read_is_one_sentence(world, capsys, monkeypatch):
     replay = make_folder(world["tmp"] / "replay", speakers=2, clips_per_speaker=1, words=["yes", "no"])
-    real_iterdir = Path.iterdir
-
-    def iterdir(self):
-        if self == replay:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_iterdir(self)
-
-    monkeypatch.setattr(Path, "iterdir", iterdir)
+    deny_listing(monkeypatch, replay)
     code = main(["adapt", "--base", world["model"], "--data", world["takes"], "--out", str(world["tmp"] / "new.pt"),
                  "--steps", "10", "--copies", "1", "--folds", "2", "--replay", str(replay)])
     assert f"--replay {replay}: permission denied" in refusal(capsys, code)
